@@ -1,0 +1,100 @@
+// Config of one raft node, with defaults that suit a LAN cluster.
+package raft
+
+import (
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+)
+
+// None is the id of no node.
+const None uint64 = 0
+
+// Rand is the randomness the core uses (election timeouts). The simulation
+// injects a seeded source so a run replays exactly.
+type Rand interface{ IntN(n int) int }
+
+type Config struct {
+	ID uint64
+	// ElectionTick E: a follower that hears no leader for a randomized
+	// [E, 2E) ticks campaigns. HeartbeatTick H: a leader heartbeats every H.
+	// Invariant: ElectionTick > HeartbeatTick.
+	ElectionTick  int
+	HeartbeatTick int
+	Storage       Storage
+	// Applied is the last index the state machine has applied (on restart).
+	Applied uint64
+	// MaxSizePerMsg bounds the entries of one append (bytes); 0 = one entry.
+	MaxSizePerMsg uint64
+	// MaxCommittedSizePerReady bounds the committed entries of one Ready.
+	MaxCommittedSizePerReady uint64
+	// MaxUncommittedEntriesSize bounds the payload bytes a leader holds
+	// uncommitted; proposals beyond it fail with ErrUncommittedLogFull.
+	MaxUncommittedEntriesSize uint64
+	// MaxInflightMsgs and MaxInflightBytes bound the appends in flight to one
+	// follower in replicate state.
+	MaxInflightMsgs  int
+	MaxInflightBytes uint64
+	// DisablePreVote and DisableCheckQuorum turn off what is on by default.
+	DisablePreVote     bool
+	DisableCheckQuorum bool
+	// DisableProposalForwarding makes followers reject proposals instead of
+	// forwarding them to the leader.
+	DisableProposalForwarding bool
+	Rand                      Rand
+	Logger                    *slog.Logger
+}
+
+// Defaults used when a field is zero.
+const (
+	DefaultElectionTick              = 10
+	DefaultHeartbeatTick             = 1
+	DefaultMaxSizePerMsg             = 512 << 10
+	DefaultMaxInflightMsgs           = 256
+	DefaultMaxInflightBytes          = 32 << 20
+	DefaultMaxUncommittedEntriesSize = 64 << 20
+	DefaultMaxCommittedSizePerReady  = 16 << 20
+)
+
+func (c *Config) validate() error {
+	if c.ID == None {
+		return errors.New("raft: config: ID must not be 0")
+	}
+	if c.Storage == nil {
+		return errors.New("raft: config: Storage is required")
+	}
+	if c.ElectionTick == 0 {
+		c.ElectionTick = DefaultElectionTick
+	}
+	if c.HeartbeatTick == 0 {
+		c.HeartbeatTick = DefaultHeartbeatTick
+	}
+	if c.HeartbeatTick < 0 || c.ElectionTick <= c.HeartbeatTick {
+		return errors.New("raft: config: ElectionTick must exceed HeartbeatTick")
+	}
+	if c.MaxSizePerMsg == 0 {
+		c.MaxSizePerMsg = DefaultMaxSizePerMsg
+	}
+	if c.MaxInflightMsgs == 0 {
+		c.MaxInflightMsgs = DefaultMaxInflightMsgs
+	}
+	if c.MaxInflightMsgs < 0 {
+		return errors.New("raft: config: MaxInflightMsgs must be positive")
+	}
+	if c.MaxInflightBytes == 0 {
+		c.MaxInflightBytes = DefaultMaxInflightBytes
+	}
+	if c.MaxUncommittedEntriesSize == 0 {
+		c.MaxUncommittedEntriesSize = DefaultMaxUncommittedEntriesSize
+	}
+	if c.MaxCommittedSizePerReady == 0 {
+		c.MaxCommittedSizePerReady = DefaultMaxCommittedSizePerReady
+	}
+	if c.Rand == nil {
+		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), c.ID))
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}

@@ -1,0 +1,34 @@
+// Status: a snapshot of the node's protocol state for operators.
+package raft
+
+type ProgressStatus struct {
+	Match, Next uint64
+	State       string
+	Learner     bool
+	Inflight    int
+}
+
+type Status struct {
+	ID, Term, Vote, Lead       uint64
+	Role                       Role
+	Commit, Applied, LastIndex uint64
+	FirstIndex                 uint64
+	LeadTransferee             uint64
+	// Progress is set on the leader only.
+	Progress map[uint64]ProgressStatus
+}
+
+func (r *Raft) Status() Status {
+	s := Status{
+		ID: r.id, Term: r.term, Vote: r.vote, Lead: r.lead, Role: r.role,
+		Commit: r.log.committed, Applied: r.log.applied, LastIndex: r.log.lastIndex(),
+		FirstIndex: r.log.firstIndex(), LeadTransferee: r.leadTransferee,
+	}
+	if r.role == Leader {
+		s.Progress = make(map[uint64]ProgressStatus, len(r.trk.progress))
+		for id, pr := range r.trk.progress {
+			s.Progress[id] = ProgressStatus{Match: pr.Match, Next: pr.Next, State: pr.State.String(), Learner: pr.IsLearner, Inflight: pr.Inflights.Count()}
+		}
+	}
+	return s
+}

@@ -1,0 +1,92 @@
+// The unstable tail: entries and a snapshot the core holds that are not yet
+// durable. The caller persists them from a Ready and Advance marks them stable.
+package raft
+
+import pb "github.com/kontiki-raft/kontiki/messages"
+
+type unstable struct {
+	// snapshot, when set, precedes entries: offset == snapshot index + 1.
+	snapshot *pb.Snapshot
+	entries  []*pb.Entry
+	// offset is the index of entries[0] (or where it would be).
+	offset uint64
+}
+
+func (u *unstable) maybeFirstIndex() (uint64, bool) {
+	if u.snapshot != nil {
+		return u.snapshot.Metadata.Index + 1, true
+	}
+	return 0, false
+}
+
+func (u *unstable) maybeLastIndex() (uint64, bool) {
+	if l := len(u.entries); l != 0 {
+		return u.offset + uint64(l) - 1, true
+	}
+	if u.snapshot != nil {
+		return u.snapshot.Metadata.Index, true
+	}
+	return 0, false
+}
+
+func (u *unstable) maybeTerm(i uint64) (uint64, bool) {
+	if i < u.offset {
+		if u.snapshot != nil && u.snapshot.Metadata.Index == i {
+			return u.snapshot.Metadata.Term, true
+		}
+		return 0, false
+	}
+	last, ok := u.maybeLastIndex()
+	if !ok || i > last {
+		return 0, false
+	}
+	return u.entries[i-u.offset].Term, true
+}
+
+// stableTo drops entries up to i once they are durable, but only if the
+// entry at i still has term t: a conflict may have replaced it meanwhile.
+func (u *unstable) stableTo(i, t uint64) {
+	gt, ok := u.maybeTerm(i)
+	if !ok || gt != t || i < u.offset {
+		return
+	}
+	n := int(i + 1 - u.offset)
+	u.entries = u.entries[n:]
+	u.offset = i + 1
+	if len(u.entries) == 0 {
+		u.entries = nil
+	}
+}
+
+func (u *unstable) stableSnapTo(i uint64) {
+	if u.snapshot != nil && u.snapshot.Metadata.Index == i {
+		u.snapshot = nil
+	}
+}
+
+func (u *unstable) restore(s *pb.Snapshot) {
+	u.offset = s.Metadata.Index + 1
+	u.entries = nil
+	u.snapshot = s
+}
+
+// truncateAndAppend adds ents, replacing any conflicting suffix.
+func (u *unstable) truncateAndAppend(ents []*pb.Entry) {
+	fromIndex := ents[0].Index
+	switch {
+	case fromIndex == u.offset+uint64(len(u.entries)):
+		u.entries = append(u.entries, ents...)
+	case fromIndex <= u.offset:
+		// The whole unstable tail is replaced; the caller will persist the
+		// new entries, overwriting storage from fromIndex.
+		u.offset = fromIndex
+		u.entries = append([]*pb.Entry(nil), ents...)
+	default:
+		keep := u.entries[:fromIndex-u.offset]
+		u.entries = append(append([]*pb.Entry(nil), keep...), ents...)
+	}
+}
+
+func (u *unstable) slice(lo, hi uint64) []*pb.Entry {
+	return u.entries[lo-u.offset : hi-u.offset]
+}
