@@ -32,3 +32,24 @@ func (r *Raft) Status() Status {
 	}
 	return s
 }
+
+// Committed is the commit index.
+func (r *Raft) Committed() uint64 { return r.log.committed }
+
+// LastIndex is the index of the last entry in the log (durable or not).
+func (r *Raft) LastIndex() uint64 { return r.log.lastIndex() }
+
+// Matches returns the match index of every member as the leader tracks it
+// (nil on a follower).
+func (r *Raft) Matches() map[uint64]uint64 {
+	if r.role != Leader {
+		return nil
+	}
+	out := make(map[uint64]uint64, len(r.trk.progress))
+	for id, pr := range r.trk.progress {
+		if !pr.IsLearner {
+			out[id] = pr.Match
+		}
+	}
+	return out
+}

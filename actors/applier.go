@@ -1,0 +1,116 @@
+// The applier: the one actor that touches the StateMachine. Committed entries
+// arrive in log order; each proposal's result goes straight to its proposer,
+// and reads waiting for an applied index are released as it is reached.
+package actors
+
+import (
+	"sort"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pb "github.com/kontiki-raft/kontiki/messages"
+)
+
+type proposalWaiter struct {
+	to   *actor.PID
+	id   uint64
+	term uint64
+}
+
+// applyBatch is the committed entries of one Ready.
+type applyBatch struct {
+	entries []*pb.Entry
+	waiters map[uint64]proposalWaiter
+	// confState is the membership after these entries.
+	confState *pb.ConfState
+}
+
+// restoreState replaces the state machine's state with a snapshot (nil: the
+// empty state).
+type restoreState struct{ snap *pb.Snapshot }
+
+// waitApplied asks for reply to be sent to `to` once applied >= index.
+type waitApplied struct {
+	index uint64
+	to    *actor.PID
+	reply *ReadResult
+}
+
+type takeSnapshot struct{}
+
+type snapshotTaken struct {
+	index     uint64
+	confState *pb.ConfState
+	data      []byte
+	err       error
+}
+
+type applier struct {
+	id        uint64
+	sm        StateMachine
+	applied   *atomic.Uint64 // shared with the node for Status
+	confState *pb.ConfState
+	// reads waiting for applied to reach their index, sorted by index.
+	reads    []waitApplied
+	observer Observer
+}
+
+func (a *applier) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *restoreState:
+		var index uint64
+		var data []byte
+		if m.snap != nil {
+			index, data = m.snap.Metadata.Index, m.snap.Data
+			a.confState = m.snap.Metadata.ConfState
+		}
+		if err := a.sm.Restore(index, data); err != nil {
+			// A snapshot this node accepted cannot be restored: continuing
+			// would serve a state that matches no replica.
+			panic(err)
+		}
+		a.applied.Store(index)
+		a.releaseReads(ctx)
+	case *applyBatch:
+		for _, e := range m.entries {
+			if e.Index <= a.applied.Load() {
+				continue // already covered by a restored snapshot
+			}
+			var result []byte
+			if e.Type == pb.EntryType_ENTRY_NORMAL {
+				result = a.sm.Apply(e.Index, e.Data)
+			}
+			a.applied.Store(e.Index)
+			if a.observer != nil {
+				a.observer.ObserveApply(a.id, e)
+			}
+			if w, ok := m.waiters[e.Index]; ok && w.to != nil {
+				ctx.Send(w.to, &ProposeResult{ID: w.id, Index: e.Index, Result: result})
+			}
+		}
+		if m.confState != nil {
+			a.confState = m.confState
+		}
+		a.releaseReads(ctx)
+	case *waitApplied:
+		i := sort.Search(len(a.reads), func(i int) bool { return a.reads[i].index > m.index })
+		a.reads = append(a.reads, waitApplied{})
+		copy(a.reads[i+1:], a.reads[i:])
+		a.reads[i] = *m
+		a.releaseReads(ctx)
+	case *takeSnapshot:
+		data, err := a.sm.Snapshot()
+		ctx.Send(ctx.Parent(), &snapshotTaken{index: a.applied.Load(), confState: a.confState, data: data, err: err})
+	}
+}
+
+func (a *applier) releaseReads(ctx actor.Context) {
+	applied := a.applied.Load()
+	i := 0
+	for ; i < len(a.reads) && a.reads[i].index <= applied; i++ {
+		if a.reads[i].to != nil {
+			ctx.Send(a.reads[i].to, a.reads[i].reply)
+		}
+	}
+	a.reads = a.reads[i:]
+}

@@ -1,0 +1,127 @@
+// Node configuration and the options that swap in test doubles.
+package actors
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pb "github.com/kontiki-raft/kontiki/messages"
+	"github.com/kontiki-raft/kontiki/raft"
+)
+
+type Config struct {
+	ID uint64
+	// Peers are the initial voters of a new cluster (this node included).
+	// Ignored once the node has a snapshot: membership then comes from it.
+	Peers        []uint64
+	StateMachine StateMachine
+	Transport    Transport
+	// LogStore defaults to an in-memory store (not durable).
+	LogStore LogStore
+
+	// TickInterval is one logical tick (default 100ms). ElectionTicks E
+	// (default 10): followers campaign after [E, 2E) ticks without a leader.
+	// HeartbeatTicks (default 1).
+	TickInterval   time.Duration
+	ElectionTicks  int
+	HeartbeatTicks int
+	// LeaseDuration bounds lease reads after a quorum-acknowledged heartbeat
+	// round was sent. It must be shorter than the minimum election timeout
+	// (E × TickInterval); default 3/4 of it.
+	LeaseDuration time.Duration
+
+	// SnapshotEntries: take a snapshot after this many applied entries
+	// (default 10000). SnapshotKeepEntries: entries kept behind a snapshot
+	// for slow followers (default 5000).
+	SnapshotEntries     uint64
+	SnapshotKeepEntries uint64
+
+	MaxSizePerMsg       uint64
+	MaxInflightMsgs     int
+	MaxInflightBytes    uint64
+	MaxUncommittedBytes uint64
+
+	Logger *slog.Logger
+}
+
+func (c *Config) validate() error {
+	if c.ID == raft.None {
+		return errors.New("actors: config: ID must not be 0")
+	}
+	if c.StateMachine == nil {
+		return errors.New("actors: config: StateMachine is required")
+	}
+	if c.Transport == nil {
+		return errors.New("actors: config: Transport is required")
+	}
+	if c.LogStore == nil {
+		c.LogStore = NewMemoryLogStore()
+	}
+	if c.TickInterval <= 0 {
+		c.TickInterval = 100 * time.Millisecond
+	}
+	if c.ElectionTicks == 0 {
+		c.ElectionTicks = raft.DefaultElectionTick
+	}
+	if c.HeartbeatTicks == 0 {
+		c.HeartbeatTicks = raft.DefaultHeartbeatTick
+	}
+	minElection := time.Duration(c.ElectionTicks) * c.TickInterval
+	if c.LeaseDuration == 0 {
+		c.LeaseDuration = minElection * 3 / 4
+	}
+	if c.LeaseDuration >= minElection {
+		return errors.New("actors: config: LeaseDuration must be shorter than the minimum election timeout")
+	}
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = 10000
+	}
+	if c.SnapshotKeepEntries == 0 {
+		c.SnapshotKeepEntries = 5000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Observer sees what a node does, for tests and the simulation's invariant
+// checks. Calls happen on the node's and the applier's goroutines.
+type Observer interface {
+	// ObserveReady is called once a Ready's state is durable, before its
+	// entries are applied.
+	ObserveReady(node uint64, st raft.Status, rd *raft.Ready)
+	// ObserveApply is called as the state machine applies an entry.
+	ObserveApply(node uint64, e *pb.Entry)
+}
+
+type options struct {
+	clock        Clock
+	timers       Timers
+	rand         raft.Rand
+	propsOptions []actor.PropsOption
+	observer     Observer
+}
+
+// Option replaces a part of the node's environment.
+type Option func(*options)
+
+// WithClock injects the monotonic clock used for the read lease.
+func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithTimers injects the one-shot timers that drive ticks.
+func WithTimers(t Timers) Option { return func(o *options) { o.timers = t } }
+
+// WithRand injects the core's randomness (election timeouts).
+func WithRand(r raft.Rand) Option { return func(o *options) { o.rand = r } }
+
+// WithPropsOptions adds protoactor Props options (dispatcher, mailbox,
+// middleware) to the node and its applier.
+func WithPropsOptions(po ...actor.PropsOption) Option {
+	return func(o *options) { o.propsOptions = append(o.propsOptions, po...) }
+}
+
+// WithObserver installs an Observer.
+func WithObserver(obs Observer) Option { return func(o *options) { o.observer = obs } }

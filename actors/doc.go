@@ -1,0 +1,15 @@
+// Package actors runs the raft core inside protoactor actors: one node actor
+// whose behavior is swapped between follower, pre-candidate, candidate and
+// leader; a ticker (a one-shot timer re-armed on every tick); and an applier
+// actor that feeds committed entries to the StateMachine so a slow state
+// machine never delays heartbeats. NewNodeProps is the embedding API: spawn
+// the Props in your own actor system.
+//
+//	node.go          lifecycle, the common rules, draining a Ready in order
+//	follower.go, precandidate.go, candidate.go, leader.go   one behavior each
+//	ticker.go        logical time from a re-armed one-shot timer
+//	applier.go       the StateMachine's actor
+//	requests.go      the messages users send and the replies they get
+//	logstore.go      the durable-state interface and its in-memory form
+//	transport.go     the Transport interface and the in-process one
+package actors

@@ -1,0 +1,65 @@
+// The leader behavior: proposals are appended and wait for their entry to
+// apply; linearizable reads take a heartbeat round (ReadIndex); lease reads
+// are answered while the lease holds; leadership can be handed over.
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+	pb "github.com/kontiki-raft/kontiki/messages"
+	"github.com/kontiki-raft/kontiki/raft"
+)
+
+func (n *node) leader(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *pb.Message:
+		n.stepRole(m, n.raft.StepLeader)
+	case *Propose:
+		n.propose(ctx, m)
+	case *Read:
+		if m.Mode == ReadLease {
+			n.leaseRead(ctx, m)
+			return
+		}
+		n.startRead(ctx, m.ID)
+	case *TransferLeadership:
+		to := m.To
+		if to == raft.None {
+			to = n.mostCaughtUpPeer()
+		}
+		if to == raft.None {
+			n.reply(ctx, ctx.Sender(), &TransferResult{Err: raft.ErrNoLeader})
+			return
+		}
+		n.reply(ctx, ctx.Sender(), &TransferResult{Err: n.raft.TransferLeader(to)})
+	}
+}
+
+func (n *node) propose(ctx actor.Context, m *Propose) {
+	if err := n.raft.Propose(m.Data); err != nil {
+		n.reply(ctx, ctx.Sender(), &ProposeResult{ID: m.ID, Err: err})
+		return
+	}
+	n.proposals[n.raft.LastIndex()] = proposalWaiter{to: ctx.Sender(), id: m.ID, term: n.raft.Term()}
+}
+
+// leaseRead answers once applied reaches the commit index, if the lease holds
+// and no transfer is under way (a transferee campaigns without waiting for
+// our lease to run out).
+func (n *node) leaseRead(ctx actor.Context, m *Read) {
+	if !n.raft.CommittedInTerm() || n.raft.LeadTransferee() != raft.None || !n.lease.valid(n.opts.clock.Now()) {
+		n.reply(ctx, ctx.Sender(), &ReadResult{ID: m.ID, Err: ErrLeaseExpired})
+		return
+	}
+	index := n.raft.Committed()
+	ctx.Send(n.applier, &waitApplied{index: index, to: ctx.Sender(), reply: &ReadResult{ID: m.ID, Index: index}})
+}
+
+func (n *node) mostCaughtUpPeer() uint64 {
+	var best, bestMatch uint64
+	for id, match := range n.raft.Matches() {
+		if id != n.cfg.ID && (best == raft.None || match > bestMatch || (match == bestMatch && id < best)) {
+			best, bestMatch = id, match
+		}
+	}
+	return best
+}

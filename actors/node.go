@@ -1,0 +1,464 @@
+// The node actor: lifecycle, the rules every role follows, and draining each
+// Ready in order — persist, send, apply, advance. Role-specific handling lives
+// in the behaviors (follower.go, precandidate.go, candidate.go, leader.go);
+// the node switches behavior in the same Receive in which the core changes
+// role, never through a message to itself.
+package actors
+
+import (
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pb "github.com/kontiki-raft/kontiki/messages"
+	"github.com/kontiki-raft/kontiki/raft"
+	"google.golang.org/protobuf/proto"
+)
+
+// NewNodeProps returns the Props of a node actor. Spawn it in your own actor
+// system; register its PID with the transport of its peers. A supervised
+// restart rebuilds the node from its LogStore, never from memory.
+func NewNodeProps(cfg Config, opts ...Option) (*actor.Props, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	o := options{clock: systemClock{}}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	producer := func() actor.Actor { return newNode(cfg, o) }
+	props := actor.PropsFromProducer(producer, append([]actor.PropsOption{
+		// The applier's failure restarts the node, which restores the
+		// state machine from durable state.
+		actor.WithSupervisor(actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.EscalateDirective })),
+	}, o.propsOptions...)...)
+	return props, nil
+}
+
+type readWaiter struct {
+	to     *actor.PID
+	id     uint64
+	expiry int // tick count after which the read fails
+}
+
+type node struct {
+	cfg     Config
+	opts    options
+	logger  *slog.Logger
+	raft    *raft.Raft
+	storage *raft.MemoryStorage
+	applier *actor.PID
+	applied atomic.Uint64
+
+	behavior actor.Behavior
+	role     raft.Role
+	lead     uint64
+	ticker   ticker
+	ticks    int
+	lease    *lease
+
+	confState *pb.ConfState
+	// proposals waiting for their entry to apply, by log index.
+	proposals map[uint64]proposalWaiter
+	// reads waiting for a read index, by request context.
+	reads   map[uint64]readWaiter
+	readSeq uint64
+
+	handedSinceSnapshot uint64
+	snapshotting        bool
+	stopped             bool
+}
+
+func newNode(cfg Config, o options) *node {
+	n := &node{
+		cfg:       cfg,
+		opts:      o,
+		logger:    cfg.Logger.With("node", cfg.ID),
+		behavior:  actor.NewBehavior(),
+		lease:     newLease(cfg.LeaseDuration),
+		proposals: map[uint64]proposalWaiter{},
+		reads:     map[uint64]readWaiter{},
+	}
+	n.behavior.Become(n.follower)
+	return n
+}
+
+func (n *node) Receive(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *actor.Started:
+		if err := n.start(ctx); err != nil {
+			n.fatal(ctx, fmt.Errorf("start: %w", err))
+		}
+		return
+	case *actor.Stopping:
+		n.ticker.stop()
+		n.failReads(ctx, ErrStopped)
+		return
+	case *actor.Restarting:
+		n.ticker.stop()
+		return
+	case *actor.Stopped, actor.SystemMessage:
+		return
+	}
+	if n.stopped || n.raft == nil {
+		return
+	}
+	switch msg := ctx.Message().(type) {
+	case tick:
+		n.ticks++
+		n.raft.Tick()
+		n.expireReads(ctx)
+		n.ticker.arm(ctx.Self())
+	case *pb.Message:
+		if !fromNetwork(msg) {
+			n.logger.Warn("dropped a local-only message type from a peer", "type", msg.Type.String(), "from", msg.From)
+			return
+		}
+		handled, err := n.raft.StepCommon(msg)
+		n.syncBehavior()
+		if !handled && err == nil {
+			n.behavior.Receive(ctx)
+		}
+	case *PeerUnreachable:
+		_ = n.raft.Step(&pb.Message{Type: pb.MessageType_MSG_UNREACHABLE, From: msg.ID})
+	case *SnapshotStatus:
+		_ = n.raft.Step(&pb.Message{Type: pb.MessageType_MSG_SNAP_STATUS, From: msg.ID, Reject: msg.Failed})
+	case *snapshotTaken:
+		n.onSnapshotTaken(ctx, msg)
+	case *GetStatus:
+		ctx.Respond(n.status())
+	default:
+		n.behavior.Receive(ctx)
+	}
+	n.syncBehavior()
+	n.drain(ctx)
+}
+
+// PeerUnreachable is sent by a transport that could not reach a peer.
+type PeerUnreachable struct{ ID uint64 }
+
+// SnapshotStatus is sent by a transport when a snapshot transfer to ID ended.
+type SnapshotStatus struct {
+	ID     uint64
+	Failed bool
+}
+
+// fromNetwork: the raft message types a peer may send. Local-only types
+// (MsgHup, MsgBeat, proposals...) from the wire would bypass our own checks.
+func fromNetwork(m *pb.Message) bool {
+	switch m.Type {
+	case pb.MessageType_MSG_APP, pb.MessageType_MSG_APP_RESP,
+		pb.MessageType_MSG_VOTE, pb.MessageType_MSG_VOTE_RESP,
+		pb.MessageType_MSG_PRE_VOTE, pb.MessageType_MSG_PRE_VOTE_RESP,
+		pb.MessageType_MSG_SNAP, pb.MessageType_MSG_HEARTBEAT, pb.MessageType_MSG_HEARTBEAT_RESP,
+		pb.MessageType_MSG_TIMEOUT_NOW, pb.MessageType_MSG_READ_INDEX, pb.MessageType_MSG_READ_INDEX_RESP:
+		return m.Term != 0 || m.Type == pb.MessageType_MSG_READ_INDEX
+	}
+	return false
+}
+
+func (n *node) start(ctx actor.Context) error {
+	st, err := n.cfg.LogStore.Load()
+	if err != nil {
+		return err
+	}
+	n.storage = raft.NewMemoryStorage()
+	var applied uint64
+	hs := st.HardState
+	if hs == nil {
+		hs = &pb.HardState{}
+	}
+	if st.Snapshot != nil && st.Snapshot.Metadata != nil {
+		if err := n.storage.ApplySnapshot(st.Snapshot); err != nil {
+			return err
+		}
+		applied = st.Snapshot.Metadata.Index
+		n.confState = st.Snapshot.Metadata.ConfState
+		if hs.Commit < applied {
+			hs = &pb.HardState{Term: hs.Term, Vote: hs.Vote, Commit: applied}
+		}
+	} else {
+		n.confState = &pb.ConfState{Voters: n.cfg.Peers}
+		n.storage.SetConfState(n.confState)
+	}
+	n.storage.SetHardState(hs)
+	if err := n.storage.Append(st.Entries); err != nil {
+		return err
+	}
+	rc := raft.Config{
+		ID: n.cfg.ID, ElectionTick: n.cfg.ElectionTicks, HeartbeatTick: n.cfg.HeartbeatTicks,
+		Storage: n.storage, Applied: applied,
+		MaxSizePerMsg: n.cfg.MaxSizePerMsg, MaxInflightMsgs: n.cfg.MaxInflightMsgs,
+		MaxInflightBytes: n.cfg.MaxInflightBytes, MaxUncommittedEntriesSize: n.cfg.MaxUncommittedBytes,
+		Rand: n.opts.rand, Logger: n.cfg.Logger,
+	}
+	if n.raft, err = raft.New(rc); err != nil {
+		return err
+	}
+	n.role = n.raft.Role()
+	n.applier = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &applier{id: n.cfg.ID, sm: n.cfg.StateMachine, applied: &n.applied, observer: n.opts.observer}
+	}, n.opts.propsOptions...))
+	// The state machine starts from the snapshot (or empty); the committed
+	// log after it is replayed as the core hands it out again.
+	ctx.Send(n.applier, &restoreState{snap: st.Snapshot})
+	if n.opts.timers == nil {
+		n.opts.timers = newSchedulerTimers(ctx.ActorSystem())
+	}
+	n.ticker = ticker{timers: n.opts.timers, interval: n.cfg.TickInterval}
+	n.ticker.arm(ctx.Self())
+	n.logger.Info("node started", "term", hs.Term, "commit", hs.Commit, "applied", applied, "last_index", n.raft.LastIndex(), "durable", n.cfg.LogStore.Durable())
+	return nil
+}
+
+// syncBehavior switches the behavior to the core's role.
+func (n *node) syncBehavior() {
+	role := n.raft.Role()
+	if role == n.role {
+		return
+	}
+	n.logger.Info("role changed", "term", n.raft.Term(), "role", role.String(), "from", n.role.String())
+	if n.role == raft.Leader {
+		n.lease.reset()
+	}
+	n.role = role
+	switch role {
+	case raft.Leader:
+		n.behavior.Become(n.leader)
+	case raft.Candidate:
+		n.behavior.Become(n.candidate)
+	case raft.PreCandidate:
+		n.behavior.Become(n.preCandidate)
+	default:
+		n.behavior.Become(n.follower)
+	}
+}
+
+// drain handles every Ready the core has, in order: persist, send, apply,
+// advance. A leader's appends and heartbeats leave before its own persist;
+// acknowledgements and votes only after.
+func (n *node) drain(ctx actor.Context) {
+	for !n.stopped && n.raft.HasReady() {
+		rd := n.raft.Ready()
+		if rd.SoftState != nil {
+			n.onSoftState(ctx, rd.SoftState)
+		}
+		var early, late []*pb.Message
+		for _, m := range rd.Messages {
+			if raft.SendsBeforePersist(m) {
+				early = append(early, m)
+			} else {
+				late = append(late, m)
+			}
+		}
+		if rd.HeartbeatRound != 0 {
+			n.lease.sent(rd.HeartbeatRound, n.opts.clock.Now())
+		}
+		n.cfg.Transport.Send(ctx, early)
+		if err := n.persist(&rd); err != nil {
+			n.fatal(ctx, err)
+			return
+		}
+		n.cfg.Transport.Send(ctx, late)
+		if rd.QuorumRound != 0 && n.role == raft.Leader {
+			n.lease.acked(rd.QuorumRound)
+		}
+		if n.opts.observer != nil {
+			n.opts.observer.ObserveReady(n.cfg.ID, n.raft.Status(), &rd)
+		}
+		n.handToApplier(ctx, &rd)
+		for _, rs := range rd.ReadStates {
+			n.onReadState(ctx, rs)
+		}
+		n.raft.Advance(rd)
+		n.syncBehavior()
+	}
+}
+
+func (n *node) persist(rd *raft.Ready) error {
+	if rd.Snapshot != nil {
+		if err := n.cfg.LogStore.SaveSnapshot(rd.Snapshot); err != nil {
+			return fmt.Errorf("persist snapshot %d: %w", rd.Snapshot.Metadata.Index, err)
+		}
+		if err := n.storage.ApplySnapshot(rd.Snapshot); err != nil {
+			return fmt.Errorf("apply snapshot %d: %w", rd.Snapshot.Metadata.Index, err)
+		}
+	}
+	if rd.HardState != nil || len(rd.Entries) > 0 {
+		if err := n.cfg.LogStore.Save(rd.HardState, rd.Entries, rd.MustSync); err != nil {
+			return fmt.Errorf("persist: %w", err)
+		}
+	}
+	if err := n.storage.Append(rd.Entries); err != nil {
+		return fmt.Errorf("append to memory log: %w", err)
+	}
+	if rd.HardState != nil {
+		n.storage.SetHardState(rd.HardState)
+	}
+	return nil
+}
+
+func (n *node) handToApplier(ctx actor.Context, rd *raft.Ready) {
+	if rd.Snapshot != nil {
+		n.confState = rd.Snapshot.Metadata.ConfState
+		ctx.Send(n.applier, &restoreState{snap: rd.Snapshot})
+		n.failProposalsUpTo(ctx, rd.Snapshot.Metadata.Index)
+	}
+	if len(rd.CommittedEntries) == 0 {
+		return
+	}
+	batch := &applyBatch{entries: rd.CommittedEntries}
+	for _, e := range rd.CommittedEntries {
+		if e.Type == pb.EntryType_ENTRY_CONF_CHANGE {
+			n.applyConfChange(e)
+		}
+		w, ok := n.proposals[e.Index]
+		if !ok {
+			continue
+		}
+		delete(n.proposals, e.Index)
+		if w.term != e.Term {
+			// Another leader's entry took this index: ours never committed.
+			n.reply(ctx, w.to, &ProposeResult{ID: w.id, Err: ErrProposalLost})
+			continue
+		}
+		if batch.waiters == nil {
+			batch.waiters = map[uint64]proposalWaiter{}
+		}
+		batch.waiters[e.Index] = w
+	}
+	batch.confState = n.confState
+	ctx.Send(n.applier, batch)
+	n.handedSinceSnapshot += uint64(len(rd.CommittedEntries))
+	if n.handedSinceSnapshot >= n.cfg.SnapshotEntries && !n.snapshotting {
+		n.snapshotting = true
+		ctx.Send(n.applier, &takeSnapshot{})
+	}
+}
+
+func (n *node) applyConfChange(e *pb.Entry) {
+	var cc pb.ConfChange
+	if err := proto.Unmarshal(e.Data, &cc); err != nil {
+		n.logger.Error("undecodable conf change entry", "index", e.Index, "err", err)
+		return
+	}
+	cs, err := n.raft.ApplyConfChange(&cc)
+	if err != nil {
+		n.logger.Error("conf change refused", "index", e.Index, "err", err)
+		return
+	}
+	n.confState = cs
+}
+
+// failProposalsUpTo fails proposals a snapshot jumped over: their results
+// are not known here.
+func (n *node) failProposalsUpTo(ctx actor.Context, index uint64) {
+	for i, w := range n.proposals {
+		if i <= index {
+			delete(n.proposals, i)
+			n.reply(ctx, w.to, &ProposeResult{ID: w.id, Err: ErrLeadershipLost})
+		}
+	}
+}
+
+func (n *node) onSnapshotTaken(ctx actor.Context, m *snapshotTaken) {
+	n.snapshotting = false
+	if m.err != nil {
+		n.logger.Error("state machine snapshot failed", "err", m.err)
+		return
+	}
+	snap, err := n.storage.CreateSnapshot(m.index, m.confState, m.data)
+	if err != nil {
+		if err != raft.ErrSnapOutOfDate {
+			n.logger.Warn("snapshot not recorded", "index", m.index, "err", err)
+		}
+		return
+	}
+	if err := n.cfg.LogStore.SaveSnapshot(snap); err != nil {
+		n.fatal(ctx, fmt.Errorf("save snapshot %d: %w", m.index, err))
+		return
+	}
+	n.handedSinceSnapshot = 0
+	if m.index > n.cfg.SnapshotKeepEntries {
+		compact := m.index - n.cfg.SnapshotKeepEntries
+		if err := n.storage.Compact(compact); err == nil {
+			_ = n.cfg.LogStore.Compact(compact)
+		}
+	}
+	n.logger.Info("snapshot taken", "index", m.index, "bytes", len(m.data))
+}
+
+func (n *node) onSoftState(ctx actor.Context, ss *raft.SoftState) {
+	if ss.Lead != n.lead {
+		n.lead = ss.Lead
+		n.logger.Info("leader changed", "term", n.raft.Term(), "leader", ss.Lead)
+		// Pending ReadIndex requests belonged to the old leadership.
+		n.failReads(ctx, ErrLeadershipLost)
+	}
+}
+
+// read requests: the context carried through the core is the request's
+// sequence number.
+func (n *node) startRead(ctx actor.Context, id uint64) {
+	n.readSeq++
+	seq := n.readSeq
+	if err := n.raft.ReadIndex(binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+		n.reply(ctx, ctx.Sender(), &ReadResult{ID: id, Err: err})
+		return
+	}
+	n.reads[seq] = readWaiter{to: ctx.Sender(), id: id, expiry: n.ticks + 2*n.cfg.ElectionTicks}
+}
+
+func (n *node) onReadState(ctx actor.Context, rs raft.ReadState) {
+	if len(rs.RequestCtx) != 8 {
+		return
+	}
+	seq := binary.BigEndian.Uint64(rs.RequestCtx)
+	w, ok := n.reads[seq]
+	if !ok {
+		return
+	}
+	delete(n.reads, seq)
+	ctx.Send(n.applier, &waitApplied{index: rs.Index, to: w.to, reply: &ReadResult{ID: w.id, Index: rs.Index}})
+}
+
+// expireReads fails reads whose answer never came (a forwarded read lost on
+// the way): Raft messages may be dropped, replies must not hang.
+func (n *node) expireReads(ctx actor.Context) {
+	for seq, w := range n.reads {
+		if n.ticks >= w.expiry {
+			delete(n.reads, seq)
+			n.reply(ctx, w.to, &ReadResult{ID: w.id, Err: ErrLeadershipLost})
+		}
+	}
+}
+
+func (n *node) failReads(ctx actor.Context, err error) {
+	for seq, w := range n.reads {
+		delete(n.reads, seq)
+		n.reply(ctx, w.to, &ReadResult{ID: w.id, Err: err})
+	}
+}
+
+func (n *node) status() *Status {
+	return &Status{Status: n.raft.Status(), AppliedIndex: n.applied.Load(), Durable: n.cfg.LogStore.Durable()}
+}
+
+// reply sends to a requester when there is one (a request sent without a
+// sender expects no answer).
+func (n *node) reply(ctx actor.Context, to *actor.PID, msg any) {
+	if to != nil {
+		ctx.Send(to, msg)
+	}
+}
+
+// fatal stops the node: a storage failure must not be retried and continued
+// (an fsync error may have lost data the node already counted as durable).
+func (n *node) fatal(ctx actor.Context, err error) {
+	n.logger.Error("fatal: node stops", "err", err)
+	n.stopped = true
+	n.ticker.stop()
+	ctx.Stop(ctx.Self())
+}

@@ -1,0 +1,15 @@
+// The StateMachine a user plugs in.
+package actors
+
+// StateMachine is fed committed entries in log order, one at a time, on one
+// goroutine (the applier's); Apply's result is returned to the proposer.
+type StateMachine interface {
+	// Apply applies the normal entry at index (data is nil for the empty
+	// entry a new leader appends) and returns the proposer's result.
+	Apply(index uint64, data []byte) []byte
+	// Snapshot returns a consistent image of everything applied so far.
+	Snapshot() ([]byte, error)
+	// Restore replaces the whole state with an image taken at index; empty
+	// data at index 0 means the empty state.
+	Restore(index uint64, data []byte) error
+}
