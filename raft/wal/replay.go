@@ -1,0 +1,246 @@
+// Replay: reading the segments back at Open and deciding, record by record,
+// what is durable state, what is a torn tail a crash left (cut off and
+// logged), and what is corruption (Open fails naming the file and offset).
+//
+// A crash can only tear the last write, and one write is one record, so the
+// rules are about the last record of the last segment:
+//   - a record whose (checked) header says it runs past the end of the
+//     file, or a partial header at the end, is torn;
+//   - zeros from a record boundary to the end of the file are a zero-filled
+//     tail (preallocation, or sectors never written);
+//   - a record that fails its checks, when one of its 512-byte sectors
+//     (aligned to file offsets) is all zeros and no record follows it, is a
+//     write torn before its fsync finished: it was never acknowledged;
+//   - anything else that fails its checks is corruption.
+package wal
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+const sectorSize = 512
+
+type segmentImage struct {
+	path string
+	seq  uint64
+	data []byte
+}
+
+// replayer folds segments, oldest first, into a logState.
+type replayer struct {
+	id    Identity
+	log   logState
+	segs  []segmentInfo
+	end   int64  // valid length of the last segment fed
+	torn  string // why the last segment's bytes past end are dropped ("" if none)
+	first bool   // no segment fed yet
+}
+
+func newReplayer(id Identity) *replayer {
+	return &replayer{id: id, log: logState{keep: true}, first: true}
+}
+
+// segment replays one segment; last says it is the newest one, the only one
+// allowed a torn tail.
+func (r *replayer) segment(img segmentImage, last bool) error {
+	if !r.first && img.seq != r.segs[len(r.segs)-1].seq+1 {
+		return corruptf(img.path, -1, "segment %d is missing (found %d after %d)",
+			r.segs[len(r.segs)-1].seq+1, img.seq, r.segs[len(r.segs)-1].seq)
+	}
+	if err := checkSegmentHeader(img.path, img.data, img.seq, r.id); err != nil {
+		return err
+	}
+	info := segmentInfo{seq: img.seq, path: img.path}
+	sawCheckpoint := false
+	end, torn, err := scanRecords(img, last, func(off int64, h recordHeader, p []byte) error {
+		bad := func(format string, args ...any) error {
+			return corruptf(img.path, off, "record type %d: %s", h.typ, fmt.Sprintf(format, args...))
+		}
+		if !sawCheckpoint && h.typ != recordCheckpoint {
+			return bad("the segment does not start with a checkpoint")
+		}
+		switch h.typ {
+		case recordCheckpoint:
+			if sawCheckpoint {
+				return bad("a second checkpoint")
+			}
+			sawCheckpoint = true
+			cp, err := decodeCheckpoint(p)
+			if err != nil {
+				return bad("%v", err)
+			}
+			info.prev = cp.prev
+			if err := r.checkpoint(cp); err != nil {
+				return bad("%v", err)
+			}
+		case recordBatch:
+			b, err := decodeBatch(p)
+			if err != nil {
+				return bad("%v", err)
+			}
+			if len(b.entries) > 0 {
+				if err := r.log.checkAppend(b.entries); err != nil {
+					return bad("%v", err)
+				}
+				r.log.append(b.entries)
+			}
+			if b.hs != nil {
+				r.log.hs = *b.hs
+			}
+		case recordSnapshot:
+			s, err := decodeSnapshotMarker(p)
+			if err != nil {
+				return bad("%v", err)
+			}
+			if s.Index <= r.log.snap.Index {
+				return bad("snapshot at %d does not follow the snapshot at %d", s.Index, r.log.snap.Index)
+			}
+			r.log.applySnapshot(s)
+		default:
+			return bad("unknown record type")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !sawCheckpoint {
+		return corruptf(img.path, segmentHeaderSize, "segment has no checkpoint record")
+	}
+	r.segs = append(r.segs, info)
+	r.end, r.torn, r.first = end, torn, false
+	return nil
+}
+
+// checkpoint starts the log from the first segment's checkpoint, or checks
+// that a later segment's checkpoint agrees with everything before it (a
+// missing or foreign segment shows up here).
+func (r *replayer) checkpoint(cp checkpoint) error {
+	if !r.first {
+		if cp.hs != r.log.hs || cp.snap != r.log.snap || cp.prev != r.log.lastPos() {
+			return fmt.Errorf("checkpoint (hard state %+v, snapshot %+v, last %+v) disagrees with the "+
+				"preceding segments (hard state %+v, snapshot %+v, last %+v)",
+				cp.hs, cp.snap, cp.prev, r.log.hs, r.log.snap, r.log.lastPos())
+		}
+		return nil
+	}
+	r.log.hs = cp.hs
+	r.log.base, r.log.baseTerm, r.log.last = cp.prev.Index, cp.prev.Term, cp.prev.Index
+	if cp.snap.Index >= cp.prev.Index && cp.snap.Index > 0 {
+		r.log.applySnapshot(cp.snap)
+	} else {
+		// An older snapshot: the entries (snap, prev] were in compacted
+		// segments, so a later snapshot marker must cover them (finish checks).
+		r.log.snap = cp.snap
+	}
+	return nil
+}
+
+// finish checks the log is whole: every entry after the snapshot is present.
+func (r *replayer) finish() error {
+	if r.log.base != r.log.snap.Index {
+		return corruptf(r.segs[0].path, -1, "entries %d..%d are missing: segments were removed before a snapshot covered them",
+			r.log.snap.Index+1, r.log.base)
+	}
+	return nil
+}
+
+// scanRecords walks the records of a segment image, calling visit for each
+// record that checks out. It returns the offset where valid data ends and,
+// for the last segment, why the rest is a torn tail.
+func scanRecords(img segmentImage, last bool, visit func(off int64, h recordHeader, payload []byte) error) (int64, string, error) {
+	data := img.data
+	off := segmentHeaderSize
+	for off < len(data) {
+		rest := data[off:]
+		// tornOr returns the torn tail when allowed here, else corruption.
+		tornOr := func(torn bool, why, corrupt string) (int64, string, error) {
+			if last && torn {
+				return int64(off), why, nil
+			}
+			return 0, "", corruptf(img.path, int64(off), "%s", corrupt)
+		}
+		if allZero(rest) {
+			// Zero fill to the end of the file: preallocation or sectors that
+			// never reached the disk. Harmless in any segment.
+			return int64(off), "zero-filled tail", nil
+		}
+		if len(rest) < recordHeaderSize {
+			return tornOr(true, "record header runs past end of file",
+				"truncated record header at end of a segment that is not the last")
+		}
+		hb := rest[:recordHeaderSize]
+		h, ok := parseHeader(hb)
+		if !ok {
+			torn := hasZeroSector(off, hb) && !validHeaderAfter(data, off+1)
+			return tornOr(torn, "last record's header lost a sector (torn write)",
+				"bad record header (checksum, reserved bytes or length)")
+		}
+		end := off + recordHeaderSize + int(h.length)
+		if end > len(data) {
+			return tornOr(true, "last record runs past end of file (torn write)",
+				fmt.Sprintf("record of %d bytes runs past the end of a segment that is not the last", h.length))
+		}
+		payload := data[off+recordHeaderSize : end]
+		if !payloadOK(hb, payload) {
+			torn := hasZeroSector(off, data[off:end]) && allZero(data[end:])
+			return tornOr(torn, "last record has a zeroed sector (torn write)",
+				"record checksum mismatch")
+		}
+		if err := visit(int64(off), h, payload); err != nil {
+			return 0, "", err
+		}
+		off = end
+	}
+	return int64(off), "", nil
+}
+
+// hasZeroSector reports whether b, found at file offset off, has a part
+// within one 512-byte sector (aligned to file offsets) that is all zeros.
+func hasZeroSector(off int, b []byte) bool {
+	for len(b) > 0 {
+		n := sectorSize - off%sectorSize
+		if n > len(b) {
+			n = len(b)
+		}
+		if allZero(b[:n]) {
+			return true
+		}
+		b, off = b[n:], off+n
+	}
+	return false
+}
+
+// validHeaderAfter reports whether any offset from 'from' on holds a record
+// header that checks out: if one does, a damaged record before it is not
+// the last one.
+func validHeaderAfter(data []byte, from int) bool {
+	for off := from; off+recordHeaderSize <= len(data); off++ {
+		h := data[off : off+recordHeaderSize]
+		// Cheap filters before the checksum: reserved bytes zero, a type,
+		// a plausible length.
+		if h[5]|h[6]|h[7] != 0 || h[4] == 0 || binary.LittleEndian.Uint32(h[0:4]) > maxRecordPayload {
+			continue
+		}
+		if _, ok := parseHeader(h); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}

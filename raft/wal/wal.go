@@ -1,0 +1,504 @@
+// Package wal is Kontiki's write-ahead log: the durable hard state, log
+// entries and snapshots of one raft node.
+//
+// The log is a series of segment files of CRC-checked records (segment.go,
+// record.go). Each Save is one record, appended and, when asked, fdatasynced
+// before Save returns; concurrent callers of Sync share fsyncs (group
+// commit). Open locks the directory (lock.go), checks its identity stamp
+// (stamp.go) and replays the segments (replay.go), cutting off a write torn
+// by a crash and refusing to start on anything else that fails its checks.
+// Snapshots live in their own files (snapshot.go); Compact deletes segments
+// a snapshot covers (compact.go). An fsync error is fatal: the WAL refuses
+// every later write, because after a failed fsync the kernel may have
+// dropped the dirty pages and retrying could acknowledge lost data.
+//
+// The package knows nothing of the raft core: the node actor writes each
+// Ready through Save and loads the State returned by Open into the core's
+// memory storage.
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/kontiki-raft/kontiki/messages"
+)
+
+// DefaultSegmentBytes is the segment size used when Options.SegmentBytes is 0.
+const DefaultSegmentBytes = 64 << 20
+
+const lockName = "LOCK"
+
+type Options struct {
+	// SegmentBytes: the WAL rolls to a new segment before a write that would
+	// take the current one past this size (default 64 MiB). A single larger
+	// record still goes into one segment.
+	SegmentBytes int64
+	// NoSync skips every fsync. For tests and benchmarks only: a crash loses
+	// acknowledged writes. Never the default.
+	NoSync bool
+	// Logger receives torn-tail truncations and fatal errors (default
+	// slog.Default()).
+	Logger *slog.Logger
+	// FS is the file system (default OSFS). Tests inject faults through it.
+	FS FS
+}
+
+// State is what Open found durable.
+type State struct {
+	HardState *messages.HardState // never nil; zero in a new directory
+	// Snapshot is the latest recorded snapshot (metadata and data), or nil.
+	Snapshot *messages.Snapshot
+	// Entries are the entries after the snapshot's index, contiguous.
+	Entries []*messages.Entry
+}
+
+// Stats counts the WAL's work since Open.
+type Stats struct {
+	Writes   uint64 // records appended
+	Bytes    uint64 // bytes appended
+	Syncs    uint64 // fdatasyncs of the active segment (group commit makes this < Writes)
+	Segments int    // live segment files
+}
+
+// WAL is an open write-ahead log. Its methods are safe for concurrent use;
+// Save calls are applied in the order they take the internal lock.
+type WAL struct {
+	dir  string
+	id   Identity
+	opts Options
+	fs   FS
+	log  *slog.Logger
+	lock io.Closer
+
+	// snapMu serializes SaveSnapshot and Compact (slow file work done
+	// without holding mu).
+	snapMu sync.Mutex
+	// smu serializes fsyncs of the active segment. Lock order: smu, then mu.
+	smu sync.Mutex
+	// mu guards everything below.
+	mu     sync.Mutex
+	err    error // sticky: once set, every write returns it
+	closed bool
+	state  logState      // the log as written so far (no entries held)
+	segs   []segmentInfo // live segments, oldest first; the last is active
+	cur    File          // the active segment
+	size   int64         // bytes in cur; the next record goes here
+	// segStart is where cur's first record after its checkpoint goes: a
+	// segment is only rolled once it holds more than its checkpoint.
+	segStart int64
+	// retired are rolled segments, fsynced by the roll, closed by the next
+	// Sync (which holds smu, so no fsync is using them).
+	retired []File
+	// written counts records appended; synced is the count known durable.
+	// Invariant: synced <= written.
+	written, synced uint64
+	stats           Stats
+	buf             []byte
+}
+
+// Open locks dir (creating it if needed), checks or writes its identity
+// stamp, replays the log and returns it with the durable state.
+func Open(dir string, id Identity, opts Options) (*WAL, *State, error) {
+	if err := id.validate(); err != nil {
+		return nil, nil, err
+	}
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = DefaultSegmentBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.FS == nil {
+		opts.FS = OSFS{}
+	}
+	w := &WAL{dir: dir, id: id, opts: opts, fs: opts.FS,
+		log: opts.Logger.With("wal", dir, "node", id.NodeID, "cluster", id.Cluster)}
+	if err := w.fs.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("wal: create %s: %w", dir, err)
+	}
+	lk, err := w.fs.Lock(filepath.Join(dir, lockName))
+	if err != nil {
+		return nil, nil, err
+	}
+	w.lock = lk
+	st, err := w.open()
+	if err != nil {
+		if w.cur != nil {
+			w.cur.Close()
+		}
+		lk.Close()
+		return nil, nil, err
+	}
+	return w, st, nil
+}
+
+func (w *WAL) open() (*State, error) {
+	names, err := w.fs.ReadDir(w.dir)
+	if err != nil {
+		return nil, fmt.Errorf("wal: list %s: %w", w.dir, err)
+	}
+	var segs []uint64
+	removed := false
+	for _, name := range names {
+		if seq, ok := parseSegmentName(name); ok {
+			segs = append(segs, seq)
+		} else if strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, ".part") {
+			// Half-made files from a crash: never renamed, so never part of
+			// the durable state.
+			if err := w.fs.Remove(filepath.Join(w.dir, name)); err != nil {
+				return nil, fmt.Errorf("wal: remove leftover %s: %w", name, err)
+			}
+			removed = true
+		}
+	}
+	if removed && !w.opts.NoSync {
+		if err := w.fs.SyncDir(w.dir); err != nil {
+			return nil, fmt.Errorf("wal: fsync directory %s: %w", w.dir, err)
+		}
+	}
+	if err := checkStamp(w.fs, w.dir, w.id, len(segs) > 0); err != nil {
+		return nil, err
+	}
+
+	if len(segs) == 0 {
+		f, size, err := createSegment(w.fs, w.dir, 1, w.id, checkpoint{}, w.opts.NoSync)
+		if err != nil {
+			return nil, err
+		}
+		w.cur, w.size, w.segStart = f, size, size
+		w.segs = []segmentInfo{{seq: 1, path: filepath.Join(w.dir, segmentName(1))}}
+		return &State{HardState: &messages.HardState{}}, nil
+	}
+
+	r := newReplayer(w.id)
+	for i, seq := range segs {
+		path := filepath.Join(w.dir, segmentName(seq))
+		data, err := w.fs.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("wal: read %s: %w", path, err)
+		}
+		last := i == len(segs)-1
+		if err := r.segment(segmentImage{path: path, seq: seq, data: data}, last); err != nil {
+			return nil, err
+		}
+		if last && r.end != int64(len(data)) {
+			w.log.Warn("wal: cutting off torn tail of the last segment",
+				"file", path, "offset", r.end, "dropped_bytes", int64(len(data))-r.end, "reason", r.torn)
+		}
+	}
+	if err := r.finish(); err != nil {
+		return nil, err
+	}
+
+	st := &State{Entries: r.log.entries}
+	hs := r.log.hs
+	if r.log.snap.Index > 0 {
+		if st.Snapshot, err = readSnapshotFile(w.fs, w.dir, r.log.snap); err != nil {
+			return nil, err
+		}
+		// A snapshot is always of committed state; a crash between
+		// SaveSnapshot and the Save of the Ready's hard state leaves the
+		// recorded commit behind it. Only the returned view is raised: the
+		// writer keeps what is on disk so checkpoints match replay.
+		hs.Commit = max(hs.Commit, r.log.snap.Index)
+	}
+	st.HardState = &messages.HardState{Term: hs.Term, Vote: hs.Vote, Commit: hs.Commit}
+	if gone := pruneSnapshots(w.fs, w.dir, names, r.log.snap); len(gone) > 0 {
+		w.log.Info("wal: removed snapshot files", "files", gone)
+	}
+
+	// Reopen the last segment for appending, cutting a torn tail first.
+	active := r.segs[len(r.segs)-1]
+	f, err := w.fs.OpenFile(active.path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("wal: open %s: %w", active.path, err)
+	}
+	w.cur = f
+	if r.torn != "" {
+		if err := f.Truncate(r.end); err != nil {
+			return nil, fmt.Errorf("wal: truncate torn tail of %s: %w", active.path, err)
+		}
+		if !w.opts.NoSync {
+			if err := f.Sync(); err != nil {
+				return nil, fmt.Errorf("wal: fsync %s: %w: %w", active.path, ErrSyncFailed, err)
+			}
+		}
+	}
+	w.size = r.end
+	w.segStart = r.end // do not roll a segment we have not written to yet
+	w.segs = r.segs
+	w.state = r.log
+	w.state.keep, w.state.entries = false, nil
+	return st, nil
+}
+
+// Save appends hs (nil or unchanged: not recorded) and ents as one record.
+// Entries whose first index is at or below the last saved index replace the
+// log from there (a conflict rewrite); the truncation is part of the same
+// atomic record, so it is durable exactly when the new entries are. With
+// sync, Save returns once the record is fdatasynced.
+func (w *WAL) Save(hs *messages.HardState, ents []*messages.Entry, sync bool) error {
+	if err := w.append(hs, ents); err != nil {
+		return err
+	}
+	if sync {
+		return w.Sync()
+	}
+	return nil
+}
+
+func (w *WAL) append(hs *messages.HardState, ents []*messages.Entry) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.writable(); err != nil {
+		return err
+	}
+	var nhs *hardState
+	if hs != nil {
+		v := hardState{Term: hs.Term, Vote: hs.Vote, Commit: hs.Commit}
+		if v != w.state.hs {
+			nhs = &v
+		}
+	}
+	if len(ents) == 0 {
+		if nhs == nil {
+			return nil
+		}
+		return w.writeBatch(nhs, nil)
+	}
+	if err := w.state.checkAppend(ents); err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if len(e.Data) > maxEntryData {
+			return fmt.Errorf("%w: entry %d has %d bytes, the limit is %d", ErrTooLarge, e.Index, len(e.Data), maxEntryData)
+		}
+	}
+	// Normally one record. A batch beyond maxRecordPayload is split, and
+	// every part but the last is made durable before the next is written,
+	// so a crash can still only tear the last record. The hard state goes
+	// with the last part: entries durable without it are harmless.
+	for len(ents) > 0 {
+		n, size := 0, 0
+		for n < len(ents) && (n == 0 || size+batchEntrySize(ents[n]) <= maxRecordPayload-64) {
+			size += batchEntrySize(ents[n])
+			n++
+		}
+		part := nhs
+		if n < len(ents) {
+			part = nil
+		}
+		if err := w.writeBatch(part, ents[:n]); err != nil {
+			return err
+		}
+		if n < len(ents) {
+			if err := w.syncLocked(); err != nil {
+				return err
+			}
+		}
+		ents = ents[n:]
+	}
+	return nil
+}
+
+// writeBatch appends one batch record and applies it to w.state.
+func (w *WAL) writeBatch(hs *hardState, ents []*messages.Entry) error {
+	b := beginRecord(w.buf[:0])
+	b = appendBatch(b, hs, ents)
+	finishRecord(b, 0, recordBatch)
+	w.keepBuf(b)
+	if err := w.writeRecord(b); err != nil {
+		return err
+	}
+	if len(ents) > 0 {
+		w.state.append(ents)
+	}
+	if hs != nil {
+		w.state.hs = *hs
+	}
+	return nil
+}
+
+// keepBuf keeps the encode buffer for reuse unless a huge batch grew it.
+func (w *WAL) keepBuf(b []byte) {
+	if cap(b) <= 4<<20 {
+		w.buf = b[:0]
+	} else {
+		w.buf = nil
+	}
+}
+
+// writeRecord appends an encoded record to the active segment, rolling
+// first when it would take the segment past SegmentBytes. A failed write is
+// rolled back by truncating to the previous end, so the file never holds a
+// partial record we know about; a full disk then leaves the WAL usable.
+func (w *WAL) writeRecord(rec []byte) error {
+	if w.size+int64(len(rec)) > w.opts.SegmentBytes && w.size > w.segStart {
+		if err := w.roll(); err != nil {
+			return err
+		}
+	}
+	if _, err := w.cur.WriteAt(rec, w.size); err != nil {
+		path := w.segs[len(w.segs)-1].path
+		werr := fmt.Errorf("wal: write %s at offset %d: %w", path, w.size, classify(err))
+		if terr := w.cur.Truncate(w.size); terr != nil {
+			return w.fail(fmt.Errorf("%w; rolling it back failed too: %w", werr, terr))
+		}
+		if !errors.Is(werr, ErrNoSpace) {
+			// An I/O error on write means the device is failing: stop as
+			// for a failed fsync.
+			return w.fail(werr)
+		}
+		return werr
+	}
+	w.size += int64(len(rec))
+	w.written++
+	w.stats.Writes++
+	w.stats.Bytes += uint64(len(rec))
+	return nil
+}
+
+// roll fsyncs the active segment and starts the next one with a checkpoint.
+func (w *WAL) roll() error {
+	if err := w.syncLocked(); err != nil {
+		return err
+	}
+	seq := w.segs[len(w.segs)-1].seq + 1
+	prev := w.state.lastPos()
+	cp := checkpoint{hs: w.state.hs, snap: w.state.snap, prev: prev}
+	f, size, err := createSegment(w.fs, w.dir, seq, w.id, cp, w.opts.NoSync)
+	if err != nil {
+		if errors.Is(err, ErrNoSpace) {
+			return err // the old segment stays active; nothing was harmed
+		}
+		return w.fail(err)
+	}
+	w.retired = append(w.retired, w.cur)
+	w.cur, w.size, w.segStart = f, size, size
+	w.segs = append(w.segs, segmentInfo{seq: seq, path: filepath.Join(w.dir, segmentName(seq)), prev: prev})
+	w.written++ // the checkpoint is a record too; the roll made it durable
+	w.synced = w.written
+	return nil
+}
+
+// Sync makes every record appended so far durable. Concurrent callers share
+// fsyncs: a caller whose records an fsync already in flight covers waits for
+// it and returns without one of its own, so N waiters cost at most two
+// fsyncs. Together with Save(..., false) this is group commit.
+func (w *WAL) Sync() error {
+	w.mu.Lock()
+	want := w.written
+	err := w.writable()
+	w.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	w.smu.Lock()
+	defer w.smu.Unlock()
+
+	w.mu.Lock()
+	if err := w.writable(); err != nil {
+		w.mu.Unlock()
+		return err
+	}
+	if w.synced >= want {
+		w.mu.Unlock()
+		return nil
+	}
+	f, path, target, retired := w.cur, w.segs[len(w.segs)-1].path, w.written, w.retired
+	w.retired = nil
+	w.mu.Unlock()
+
+	for _, r := range retired {
+		r.Close()
+	}
+	// The fsync runs without mu: writers keep appending meanwhile, and the
+	// next Sync covers them.
+	if !w.opts.NoSync {
+		err = f.Sync()
+	}
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		return w.fail(fmt.Errorf("%w: %s: %w", ErrSyncFailed, path, err))
+	}
+	w.stats.Syncs++
+	w.synced = max(w.synced, target)
+	return nil
+}
+
+// syncLocked fsyncs the active segment with mu held (roll, split batches).
+func (w *WAL) syncLocked() error {
+	if w.synced == w.written {
+		return nil
+	}
+	if !w.opts.NoSync {
+		if err := w.cur.Sync(); err != nil {
+			return w.fail(fmt.Errorf("%w: %s: %w", ErrSyncFailed, w.segs[len(w.segs)-1].path, err))
+		}
+		w.stats.Syncs++
+	}
+	w.synced = w.written
+	return nil
+}
+
+// fail makes err sticky: every later write returns it. mu is held.
+func (w *WAL) fail(err error) error {
+	if w.err == nil {
+		w.err = err
+		w.log.Error("wal: refusing further writes", "err", err)
+	}
+	return w.err
+}
+
+func (w *WAL) writable() error {
+	if w.closed {
+		return ErrClosed
+	}
+	return w.err
+}
+
+// Stats returns counters of the WAL's work.
+func (w *WAL) Stats() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.stats
+	s.Segments = len(w.segs)
+	return s
+}
+
+// Close syncs what was appended (unless the WAL already failed), closes the
+// files and releases the directory lock.
+func (w *WAL) Close() error {
+	w.smu.Lock()
+	defer w.smu.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	var err error
+	if w.err == nil {
+		err = w.syncLocked()
+	}
+	w.closed = true
+	for _, f := range append(w.retired, w.cur) {
+		if cerr := f.Close(); err == nil && !errors.Is(cerr, fs.ErrClosed) {
+			err = cerr
+		}
+	}
+	w.retired, w.cur = nil, nil
+	if lerr := w.lock.Close(); err == nil {
+		err = lerr
+	}
+	return err
+}
