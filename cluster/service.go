@@ -1,0 +1,238 @@
+// The client service: a nats.go/micro service named "kontiki" per member.
+// Every KV endpoint is served twice: on the shared subject in a queue group
+// (any member answers) and on the member's own subject (forwarding,
+// leader-aware clients, per-member reads). Handlers never block the NATS
+// callback: each request is served on its own goroutine.
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/kontiki-raft/kontiki/actors"
+	"github.com/kontiki-raft/kontiki/client"
+	"github.com/kontiki-raft/kontiki/kv"
+)
+
+// ValueOverhead is the room kept below max_payload for the key, the headers
+// and the raft envelope: an accepted entry always fits in one peer message.
+const ValueOverhead = 64 << 10
+
+// headerForwarded marks a request a follower re-published to the leader; a
+// forwarded request is never forwarded again.
+const headerForwarded = "Kontiki-Forwarded"
+
+// ServiceConfig wires a Service.
+type ServiceConfig struct {
+	ID      uint64
+	Cluster string
+	NC      *nats.Conn
+	Node    *actors.Node
+	// Store is the KV state machine; nil serves only the propose endpoint.
+	Store *kv.Store
+	// MaxValueBytes caps values (default and maximum: max_payload - 64 KiB).
+	MaxValueBytes int
+	// RequestTimeout bounds how long a member works on one request.
+	RequestTimeout time.Duration
+	// Durable is reported in status.
+	Logger  *slog.Logger
+	Version string
+}
+
+type Service struct {
+	cfg      ServiceConfig
+	subj     subjects
+	svc      micro.Service
+	maxValue int
+	stopping atomic.Bool
+	watches  *watchRegistry
+}
+
+// StartService registers the endpoints.
+func StartService(cfg ServiceConfig) (*Service, error) {
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 5 * time.Second
+	}
+	if cfg.Version == "" {
+		cfg.Version = "0.1.0"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{cfg: cfg, subj: subjects{cfg.Cluster}}
+	s.maxValue = int(cfg.NC.MaxPayload()) - ValueOverhead
+	if cfg.MaxValueBytes > 0 && cfg.MaxValueBytes < s.maxValue {
+		s.maxValue = cfg.MaxValueBytes
+	}
+	s.watches = newWatchRegistry()
+	svc, err := micro.AddService(cfg.NC, micro.Config{
+		Name:         "kontiki",
+		Version:      cfg.Version,
+		Description:  "Kontiki replicated key-value store (Raft)",
+		Metadata:     map[string]string{"id": strconv.FormatUint(cfg.ID, 10), "cluster": cfg.Cluster},
+		QueueGroup:   "kontiki",
+		StatsHandler: func(*micro.Endpoint) any { return s.liveStats() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: add micro service: %w", err)
+	}
+	s.svc = svc
+	if err := s.addEndpoints(); err != nil {
+		_ = svc.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+type endpoint struct {
+	name    string
+	subject string
+	handler func(req micro.Request, key string)
+	// keyPrefix: the key is the rest of the subject after it.
+	keyPrefix string
+	noQueue   bool
+}
+
+func (s *Service) addEndpoints() error {
+	var eps []endpoint
+	if s.cfg.Store != nil {
+		for _, base := range []struct{ name, prefix string }{{"", s.subj.kv()}, {"member-", s.subj.member(s.cfg.ID) + ".kv"}} {
+			eps = append(eps,
+				endpoint{name: base.name + "put", subject: base.prefix + ".put.>", keyPrefix: base.prefix + ".put.", handler: s.put},
+				endpoint{name: base.name + "get", subject: base.prefix + ".get.>", keyPrefix: base.prefix + ".get.", handler: s.get},
+				endpoint{name: base.name + "del", subject: base.prefix + ".del.>", keyPrefix: base.prefix + ".del.", handler: s.del},
+				endpoint{name: base.name + "list", subject: base.prefix + ".list", handler: s.list},
+				endpoint{name: base.name + "watch", subject: base.prefix + ".watch", handler: s.watch},
+			)
+		}
+	}
+	eps = append(eps,
+		endpoint{name: "propose", subject: s.subj.propose(), handler: s.proposeRaw},
+		endpoint{name: "member-propose", subject: s.subj.member(s.cfg.ID) + ".propose", handler: s.proposeRaw},
+		endpoint{name: "status", subject: s.subj.admin("status"), handler: s.status, noQueue: true},
+		endpoint{name: "member-status", subject: s.subj.member(s.cfg.ID) + ".admin.status", handler: s.status},
+	)
+	for _, ep := range eps {
+		ep := ep
+		opts := []micro.EndpointOpt{micro.WithEndpointSubject(ep.subject)}
+		if ep.noQueue {
+			opts = append(opts, micro.WithEndpointQueueGroupDisabled())
+		}
+		h := micro.HandlerFunc(func(req micro.Request) {
+			if s.stopping.Load() {
+				respondError(req, newError(503, "member stopping"))
+				return
+			}
+			key := ""
+			if ep.keyPrefix != "" {
+				key = strings.TrimPrefix(req.Subject(), ep.keyPrefix)
+			}
+			go ep.handler(req, key)
+		})
+		if err := s.svc.AddEndpoint(ep.name, h, opts...); err != nil {
+			return fmt.Errorf("cluster: endpoint %s: %w", ep.name, err)
+		}
+	}
+	return nil
+}
+
+// Stop stops taking requests (answering 503 meanwhile) and ends watches.
+func (s *Service) Stop() {
+	s.stopping.Store(true)
+	s.watches.closeAll()
+	_ = s.svc.Stop()
+}
+
+func (s *Service) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+}
+
+// leaderHint returns the leader this member knows (0: none).
+func (s *Service) leaderHint() uint64 {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	st, err := s.cfg.Node.Status(ctx)
+	if err != nil {
+		return 0
+	}
+	return st.Lead
+}
+
+func (s *Service) memberStatus(ctx context.Context) (*client.MemberStatus, error) {
+	st, err := s.cfg.Node.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ms := &client.MemberStatus{
+		ID: st.ID, Role: st.Role.String(), Term: st.Term, Leader: st.Lead,
+		Commit: st.Commit, Applied: st.AppliedIndex, LastIndex: st.LastIndex, Durable: st.Durable,
+	}
+	if len(st.Progress) > 0 {
+		ms.Progress = map[uint64]client.PeerProgress{}
+		for id, p := range st.Progress {
+			ms.Progress[id] = client.PeerProgress{Match: p.Match, Next: p.Next, State: p.State}
+		}
+	}
+	return ms, nil
+}
+
+func (s *Service) status(req micro.Request, _ string) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	ms, err := s.memberStatus(ctx)
+	if err != nil {
+		respondError(req, classify(err, 0))
+		return
+	}
+	_ = req.RespondJSON(ms)
+}
+
+// liveStats is what `nats micro stats` shows: micro's metadata is fixed at
+// start, so the live role, term and leader come through here.
+func (s *Service) liveStats() any {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	ms, err := s.memberStatus(ctx)
+	if err != nil {
+		return map[string]any{"id": s.cfg.ID, "error": err.Error()}
+	}
+	return map[string]any{"id": ms.ID, "role": ms.Role, "term": ms.Term, "leader": ms.Leader, "commit": ms.Commit, "applied": ms.Applied}
+}
+
+// forward re-publishes a request to the leader's own subject with the
+// client's reply inbox, so the leader answers the client directly. It
+// reports false when the request may not be forwarded (already forwarded
+// once, or no leader known).
+func (s *Service) forward(req micro.Request, leader uint64, memberSuffix string) bool {
+	if leader == 0 || leader == s.cfg.ID || req.Headers().Get(headerForwarded) != "" || req.Reply() == "" {
+		return false
+	}
+	h := nats.Header{}
+	for k, v := range req.Headers() {
+		h[k] = v
+	}
+	h.Set(headerForwarded, strconv.FormatUint(s.cfg.ID, 10))
+	msg := &nats.Msg{Subject: s.subj.member(leader) + "." + memberSuffix, Reply: req.Reply(), Header: h, Data: req.Data()}
+	if err := s.cfg.NC.PublishMsg(msg); err != nil {
+		return false
+	}
+	return true
+}
+
+func respondJSON(req micro.Request, v any, headers micro.Headers) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		respondError(req, newError(500, err.Error()))
+		return
+	}
+	_ = req.Respond(data, micro.WithHeaders(headers))
+}

@@ -1,0 +1,184 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/kontiki-raft/kontiki/client"
+	pb "github.com/kontiki-raft/kontiki/messages"
+	"google.golang.org/protobuf/proto"
+)
+
+func request(t *testing.T, nc *nats.Conn, subject string, data []byte, headers map[string]string) *nats.Msg {
+	t.Helper()
+	msg := nats.NewMsg(subject)
+	msg.Data = data
+	for k, v := range headers {
+		msg.Header.Set(k, v)
+	}
+	resp, err := nc.RequestMsg(msg, 5*time.Second)
+	if err != nil {
+		t.Fatalf("request %s: %v", subject, err)
+	}
+	return resp
+}
+
+func code(m *nats.Msg) int {
+	c, _ := strconv.Atoi(m.Header.Get(client.HeaderServiceErrorCode))
+	return c
+}
+
+func revision(t *testing.T, m *nats.Msg) uint64 {
+	t.Helper()
+	if c := code(m); c != 0 {
+		t.Fatalf("error %d: %s", c, m.Header.Get(client.HeaderServiceError))
+	}
+	var wr client.WriteResponse
+	if err := json.Unmarshal(m.Data, &wr); err != nil {
+		t.Fatalf("reply %q: %v", m.Data, err)
+	}
+	return wr.Revision
+}
+
+func TestThreeMembersServeWritesAndReadsThroughEveryMember(t *testing.T) {
+	c := startCluster(t, 3)
+	leader := c.leader()
+	nc := connect(t, c.ns)
+
+	var lastRev uint64
+	for id := range c.members {
+		// Each member's own subject: followers forward to the leader, which
+		// answers the client directly.
+		resp := request(t, nc, c.subject("member.%d.kv.put.cfg.m%d", id, id), []byte("v"+strconv.FormatUint(id, 10)), nil)
+		rev := revision(t, resp)
+		if rev <= lastRev {
+			t.Fatalf("revision %d after %d", rev, lastRev)
+		}
+		lastRev = rev
+		if got := resp.Header.Get(client.HeaderLeader); got != strconv.FormatUint(leader, 10) {
+			t.Fatalf("write through member %d answered with leader %q, want %d", id, got, leader)
+		}
+	}
+	for id := range c.members {
+		for _, mode := range []string{"", "linearizable", "lease", "stale"} {
+			h := map[string]string{}
+			if mode != "" {
+				h[client.HeaderConsistency] = mode
+			}
+			if mode == "stale" {
+				waitFor(t, 5*time.Second, "replica catch-up", func() bool { return c.members[id].Store.Revision() >= lastRev })
+			}
+			resp := request(t, nc, c.subject("member.%d.kv.get.cfg.m1", id), nil, h)
+			if code(resp) != 0 || string(resp.Data) != "v1" {
+				t.Fatalf("get via member %d (%q): code %d data %q", id, mode, code(resp), resp.Data)
+			}
+			if resp.Header.Get(client.HeaderRevision) == "" {
+				t.Fatalf("get via member %d (%q) has no %s", id, mode, client.HeaderRevision)
+			}
+			if mode == "stale" && resp.Header.Get(client.HeaderApplied) == "" {
+				t.Fatalf("stale get has no %s", client.HeaderApplied)
+			}
+		}
+	}
+	// The shared subject, queue group.
+	if resp := request(t, nc, c.subject("kv.get.cfg.m2"), nil, nil); string(resp.Data) != "v2" {
+		t.Fatalf("shared get: %q", resp.Data)
+	}
+	resp := request(t, nc, c.subject("kv.list"), []byte(`{"prefix":"cfg."}`), nil)
+	var lr client.ListResponse
+	if err := json.Unmarshal(resp.Data, &lr); err != nil || len(lr.Items) != 3 || lr.Items[0].Key != "cfg.m1" {
+		t.Fatalf("list: %s (%v)", resp.Data, err)
+	}
+}
+
+func TestCASConflictNotFoundOversizeAndBadKey(t *testing.T) {
+	c := startCluster(t, 3)
+	c.leader()
+	nc := connect(t, c.ns)
+	rev := revision(t, request(t, nc, c.subject("kv.put.k"), []byte("1"), map[string]string{client.HeaderExpectedRevision: "0"}))
+	// Create-only again: conflict with the current revision.
+	resp := request(t, nc, c.subject("kv.put.k"), []byte("2"), map[string]string{client.HeaderExpectedRevision: "0"})
+	if code(resp) != 409 || resp.Header.Get(client.HeaderRevision) != strconv.FormatUint(rev, 10) {
+		t.Fatalf("create-only on existing key: code %d revision %q, want 409 and %d", code(resp), resp.Header.Get(client.HeaderRevision), rev)
+	}
+	revision(t, request(t, nc, c.subject("kv.put.k"), []byte("2"), map[string]string{client.HeaderExpectedRevision: strconv.FormatUint(rev, 10)}))
+	if resp := request(t, nc, c.subject("kv.get.missing"), nil, nil); code(resp) != 404 {
+		t.Fatalf("get missing: code %d", code(resp))
+	}
+	if resp := request(t, nc, c.subject("kv.del.missing"), nil, nil); code(resp) != 404 {
+		t.Fatalf("del missing: code %d", code(resp))
+	}
+	big := make([]byte, int(nc.MaxPayload())-ValueOverhead+1)
+	if resp := request(t, nc, c.subject("kv.put.big"), big, nil); code(resp) != 413 {
+		t.Fatalf("oversize put: code %d", code(resp))
+	}
+	// Keys that are valid NATS subjects but not valid keys.
+	for _, key := range []string{"a!b", "a#b", "caf\u00e9", strings.Repeat("k", 513)} {
+		if resp := request(t, nc, c.subject("kv.get.%s", key), nil, nil); code(resp) != 400 {
+			t.Fatalf("get %q: code %d, want 400", key, code(resp))
+		}
+	}
+	if resp := request(t, nc, c.subject("kv.get.k"), nil, map[string]string{client.HeaderConsistency: "sometimes"}); code(resp) != 400 {
+		t.Fatalf("unknown consistency: code %d", code(resp))
+	}
+}
+
+func TestRetriedWriteWithSameRequestIDAppliesOnce(t *testing.T) {
+	c := startCluster(t, 3)
+	c.leader()
+	nc := connect(t, c.ns)
+	h := map[string]string{client.HeaderRequestID: "req-1"}
+	r1 := revision(t, request(t, nc, c.subject("kv.put.once"), []byte("a"), h))
+	r2 := revision(t, request(t, nc, c.subject("kv.put.once"), []byte("a"), h))
+	if r1 != r2 {
+		t.Fatalf("retry returned revision %d, original %d", r2, r1)
+	}
+	resp := request(t, nc, c.subject("kv.get.once"), nil, nil)
+	if resp.Header.Get(client.HeaderRevision) != strconv.FormatUint(r1, 10) {
+		t.Fatalf("key revision %s, want %d: the retry applied again", resp.Header.Get(client.HeaderRevision), r1)
+	}
+}
+
+func TestRaftBatchesFromWrongClusterOrSpoofedSenderAreRejected(t *testing.T) {
+	c := startCluster(t, 3)
+	leader := c.leader()
+	nc := connect(t, c.ns)
+	var target uint64 = 1
+	if leader == 1 {
+		target = 2
+	}
+	tr := c.members[target].Transport
+	vote := &pb.Message{Type: pb.MessageType_MSG_VOTE, To: target, From: 3, Term: 100, Index: 1 << 40, LogTerm: 100}
+	send := func(subject string, b *pb.Batch) {
+		data, _ := proto.Marshal(b)
+		if err := nc.Publish(subject, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := tr.Stats.RejectedCluster.Load() + tr.Stats.RejectedSender.Load() + tr.Stats.RejectedMember.Load() + tr.Stats.RejectedVersion.Load() + tr.Stats.RejectedDecode.Load()
+	send(c.subject("raft.%d.3", target), &pb.Batch{FormatVersion: pb.FormatVersion, Cluster: "other", From: 3, To: target, Messages: []*pb.Message{vote}})
+	// Subject says 2, message says 3.
+	send(c.subject("raft.%d.2", target), &pb.Batch{FormatVersion: pb.FormatVersion, Cluster: c.cluster, From: 2, To: target, Messages: []*pb.Message{vote}})
+	// Not a member.
+	stranger := &pb.Message{Type: pb.MessageType_MSG_VOTE, To: target, From: 9, Term: 100, Index: 1 << 40, LogTerm: 100}
+	send(c.subject("raft.%d.9", target), &pb.Batch{FormatVersion: pb.FormatVersion, Cluster: c.cluster, From: 9, To: target, Messages: []*pb.Message{stranger}})
+	// Unknown format version, and garbage.
+	send(c.subject("raft.%d.3", target), &pb.Batch{FormatVersion: 99, Cluster: c.cluster, From: 3, To: target, Messages: []*pb.Message{vote}})
+	if err := nc.Publish(c.subject("raft.%d.3", target), []byte{0xff, 0xff, 0xff}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "five rejections", func() bool {
+		after := tr.Stats.RejectedCluster.Load() + tr.Stats.RejectedSender.Load() + tr.Stats.RejectedMember.Load() + tr.Stats.RejectedVersion.Load() + tr.Stats.RejectedDecode.Load()
+		return after-before == 5
+	})
+	st, err := c.members[target].Node.Status(context.Background())
+	if err != nil || st.Term >= 100 {
+		t.Fatalf("a rejected batch changed the term: %d (%v)", st.Term, err)
+	}
+}
