@@ -25,11 +25,11 @@ const batchOverhead = 4 << 10
 
 // TransportStats counts what the transport did; read with Load.
 type TransportStats struct {
-	BatchesSent, MessagesSent, SendErrors  atomic.Uint64
-	BatchesReceived, MessagesReceived      atomic.Uint64
-	RejectedDecode, RejectedVersion        atomic.Uint64
-	RejectedCluster, RejectedSender        atomic.Uint64
-	RejectedMember, RejectedTooLarge       atomic.Uint64
+	BatchesSent, MessagesSent, SendErrors atomic.Uint64
+	BatchesReceived, MessagesReceived     atomic.Uint64
+	RejectedDecode, RejectedVersion       atomic.Uint64
+	RejectedCluster, RejectedSender       atomic.Uint64
+	RejectedMember, RejectedTooLarge      atomic.Uint64
 }
 
 // PeerTransport implements actors.Transport over NATS.
