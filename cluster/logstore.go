@@ -1,13 +1,99 @@
-// Opening a member's log store from its data directory.
+// A member's durable log: the write-ahead log in its data directory, seen
+// through the actors' LogStore interface.
 package cluster
 
 import (
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+
 	"github.com/kontiki-raft/kontiki/actors"
+	pb "github.com/kontiki-raft/kontiki/messages"
+	"github.com/kontiki-raft/kontiki/raft/wal"
 )
 
-// OpenLogStore opens (creating if new) the durable log in dataDir for node
-// id of cluster. Until the write-ahead log lands this returns an in-memory
-// store and durable=false, which the member reports at start and in /status.
-func OpenLogStore(dataDir, cluster string, id uint64) (store actors.LogStore, durable bool, err error) {
-	return actors.NewMemoryLogStore(), false, nil
+// ClusterID derives the id a data directory is stamped with from the
+// cluster name and its initial voters, so a member pointed at another
+// cluster's directory (or started with other peers) refuses to start.
+func ClusterID(cluster string, peers []uint64) uint64 {
+	sorted := slices.Clone(peers)
+	slices.Sort(sorted)
+	h := fnv.New64a()
+	h.Write([]byte(cluster))
+	for _, p := range sorted {
+		h.Write([]byte{0})
+		h.Write([]byte(strconv.FormatUint(p, 10)))
+	}
+	return h.Sum64()
 }
+
+// WALStore is an actors.LogStore over the write-ahead log.
+type WALStore struct {
+	dir  string
+	id   wal.Identity
+	opts wal.Options
+
+	mu     sync.Mutex
+	w      *wal.WAL
+	opened *wal.State // the state Open returned, until the first Load
+}
+
+// OpenLogStore opens (creating if new) the write-ahead log in dataDir for
+// node id. It refuses a directory locked by another process or stamped for
+// another cluster or node, and a log that fails its checks.
+func OpenLogStore(dataDir, cluster string, peers []uint64, id uint64, logger *slog.Logger) (*WALStore, error) {
+	s := &WALStore{dir: dataDir, id: wal.Identity{Cluster: cluster, ClusterID: ClusterID(cluster, peers), NodeID: id}, opts: wal.Options{Logger: logger}}
+	w, st, err := wal.Open(dataDir, s.id, s.opts)
+	if err != nil {
+		return nil, fmt.Errorf("open log in %s: %w", dataDir, err)
+	}
+	s.w, s.opened = w, st
+	return s, nil
+}
+
+// Load returns the durable state. The first call returns what Open
+// replayed; a later call (a supervised restart of the node) reopens the log
+// so the node restarts from what is on disk, not from memory.
+func (s *WALStore) Load() (*actors.DurableState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.opened
+	s.opened = nil
+	if st == nil {
+		if err := s.w.Close(); err != nil {
+			return nil, fmt.Errorf("reopen log: close: %w", err)
+		}
+		w, reopened, err := wal.Open(s.dir, s.id, s.opts)
+		if err != nil {
+			return nil, fmt.Errorf("reopen log in %s: %w", s.dir, err)
+		}
+		s.w, st = w, reopened
+	}
+	return &actors.DurableState{HardState: st.HardState, Snapshot: st.Snapshot, Entries: st.Entries}, nil
+}
+
+func (s *WALStore) wal() *wal.WAL {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w
+}
+
+func (s *WALStore) Save(hs *pb.HardState, ents []*pb.Entry, sync bool) error {
+	return s.wal().Save(hs, ents, sync)
+}
+
+func (s *WALStore) SaveSnapshot(snap *pb.Snapshot) error { return s.wal().SaveSnapshot(snap) }
+
+func (s *WALStore) Compact(index uint64) error { return s.wal().Compact(index) }
+
+func (s *WALStore) Durable() bool { return !s.opts.NoSync }
+
+// Stats of the underlying log (fsyncs per write for the benchmarks).
+func (s *WALStore) Stats() wal.Stats { return s.wal().Stats() }
+
+func (s *WALStore) Close() error { return s.wal().Close() }
+
+var _ actors.LogStore = (*WALStore)(nil)
