@@ -114,6 +114,7 @@ func (s *Service) addEndpoints() error {
 				endpoint{name: base.name + "watch", subject: base.prefix + ".watch", handler: s.watch},
 			)
 		}
+		eps = append(eps, endpoint{name: "snapshot", subject: s.subj.admin("snapshot"), handler: s.snapshotSave})
 	}
 	eps = append(eps,
 		endpoint{name: "propose", subject: s.subj.propose(), handler: s.proposeRaw},

@@ -1,0 +1,68 @@
+package cluster
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kontiki-raft/kontiki/kv"
+	pb "github.com/kontiki-raft/kontiki/messages"
+)
+
+func TestSnapshotSaveStreamsAConsistentChecksummedImage(t *testing.T) {
+	c := startCluster(t, 3)
+	leader := c.leader()
+	nc := connect(t, c.ns)
+	value := bytes.Repeat([]byte("x"), 200<<10) // several chunks in all
+	for i := 0; i < 12; i++ {
+		revision(t, request(t, nc, c.subject("kv.put.big.%d", i), value, nil))
+	}
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.PublishRequest(c.subject("admin.snapshot"), inbox, nil); err != nil {
+		t.Fatal(err)
+	}
+	var file []byte
+	var sha string
+	for {
+		msg, err := sub.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", len(file), err)
+		}
+		if code(msg) != 0 {
+			t.Fatalf("snapshot error %d: %s", code(msg), msg.Header.Get("Nats-Service-Error"))
+		}
+		if off, _ := strconv.Atoi(msg.Header.Get(HeaderOffset)); off != len(file) {
+			t.Fatalf("chunk at offset %d, have %d bytes", off, len(file))
+		}
+		file = append(file, msg.Data...)
+		_ = msg.Respond(nil)
+		if msg.Header.Get(HeaderSnapshot) == "end" {
+			sha = msg.Header.Get(HeaderSha256)
+			break
+		}
+	}
+	sum := sha256.Sum256(file)
+	if hex.EncodeToString(sum[:]) != sha {
+		t.Fatal("sha256 header does not match the streamed bytes")
+	}
+	var snap pb.Snapshot
+	if err := proto.Unmarshal(file, &snap); err != nil {
+		t.Fatal(err)
+	}
+	restored := kv.New(kv.Options{})
+	if err := restored.Restore(snap.Metadata.Index, snap.Data); err != nil {
+		t.Fatal(err)
+	}
+	if restored.Len() != 12 || restored.Hash() != c.members[leader].Store.Hash() {
+		t.Fatalf("restored image has %d keys; hash equal to the leader's: %v", restored.Len(), restored.Hash() == c.members[leader].Store.Hash())
+	}
+}
