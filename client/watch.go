@@ -95,6 +95,9 @@ func (c *Client) Watch(ctx context.Context, prefix string, opts ...WatchOption) 
 		w.st.baseline, w.st.lastRev = true, cfg.fromRevision-1
 	}
 	if err := w.subscribe(); err != nil {
+		if w.sub != nil {
+			_ = w.sub.Unsubscribe()
+		}
 		return nil, err
 	}
 	go w.run(ctx)

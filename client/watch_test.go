@@ -8,10 +8,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,19 +39,31 @@ func newWatchEnv(t *testing.T, opts Options) *watchEnv {
 	t.Helper()
 	s := startNATS(t)
 	opts.Cluster = testCluster
-	e := &watchEnv{t: t, c: New(connect(t, s), opts), nc: connect(t, s), reqs: make(chan watchReq, 16)}
+	e := &watchEnv{t: t, c: New(connect(t, s), opts), nc: connect(t, s), reqs: make(chan watchReq, 256)}
 	return e
 }
 
 // serve makes the scripted server listen for watch requests.
-func (e *watchEnv) serve() {
+func (e *watchEnv) serve() { e.serveScript(nil) }
+
+// serveScript makes the scripted server answer each request at once with
+// script (from the subscription's goroutine), so that the answers do not
+// depend on the test's timing.
+func (e *watchEnv) serveScript(script func(r watchReq)) {
 	_, err := e.nc.QueueSubscribe("kontiki."+testCluster+".kv.watch", "q", func(m *nats.Msg) {
 		var r watchReq
 		if err := json.Unmarshal(m.Data, &r.WatchRequest); err != nil {
 			e.t.Errorf("bad watch request %q: %v", m.Data, err)
 		}
 		r.raw, r.inbox = string(m.Data), m.Reply
-		e.reqs <- r
+		if script != nil {
+			script(r)
+		}
+		select {
+		case e.reqs <- r:
+		default:
+			e.t.Errorf("too many watch requests")
+		}
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -165,44 +179,55 @@ func TestWatchSnapshotSyncedThenChanges(t *testing.T) {
 
 func TestWatchResumesAfterSilence(t *testing.T) {
 	e := newWatchEnv(t, Options{WatchHeartbeat: 100 * time.Millisecond, Backoff: time.Millisecond})
-	e.serve()
+	var firstInbox string
+	e.serveScript(func(r watchReq) {
+		// Each "member" serves a little and then dies silently.
+		switch r.FromRevision {
+		case 0:
+			firstInbox = r.inbox
+			e.put(r.inbox, "a.x", 3, "x")
+			e.send(r.inbox, "", nil, HeaderWatch, WatchSynced)
+			e.put(r.inbox, "a.y", 4, "y")
+		case 5:
+			e.put(firstInbox, "a.late", 5, "from the dead member") // its inbox is gone
+			e.put(r.inbox, "a.y", 4, "y")                          // a duplicate: dropped
+			e.put(r.inbox, "a.z", 5, "z")
+			e.put(r.inbox, "a.y", 6, "y2")
+		case 7:
+			e.send(r.inbox, "", nil, HeaderWatch, WatchSynced) // no second marker
+			e.put(r.inbox, "a.q", 7, "q")
+		}
+	})
 	w, err := e.c.Watch(context.Background(), "a.")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	r1 := e.request()
-	e.put(r1.inbox, "a.x", 3, "x")
-	e.send(r1.inbox, "", nil, HeaderWatch, WatchSynced)
-	e.put(r1.inbox, "a.y", 4, "y")
 	expect(t, w, OpPut, "a.x", 3)
 	expect(t, w, OpSynced, "", 3)
 	expect(t, w, OpPut, "a.y", 4)
-
-	// The serving member goes silent: the watcher asks again from 5.
-	r2 := e.request()
-	if r2.FromRevision != 5 || r2.Prefix != "a." || r2.inbox == r1.inbox {
-		t.Fatalf("resume request %s on %s", r2.raw, r2.inbox)
-	}
-	e.put(r1.inbox, "a.late", 5, "from the dead member") // the old inbox is gone
-	e.put(r2.inbox, "a.y", 4, "y")                       // a duplicate: dropped
-	e.put(r2.inbox, "a.z", 5, "z")
-	e.put(r2.inbox, "a.y", 6, "y2")
 	expect(t, w, OpPut, "a.z", 5)
 	expect(t, w, OpPut, "a.y", 6)
-	// A further resume keeps going from the last delivered revision, with no
-	// second synced marker.
-	r3 := e.request()
-	if r3.FromRevision != 7 {
-		t.Fatalf("second resume %s", r3.raw)
-	}
-	e.send(r3.inbox, "", nil, HeaderWatch, WatchSynced)
-	e.put(r3.inbox, "a.q", 7, "q")
 	expect(t, w, OpPut, "a.q", 7)
+	// The requests went 0 (maybe repeated), then 5, then 7, then 8 onwards:
+	// each resume asks for the revision after the last one delivered.
+	var froms []uint64
+	for len(froms) == 0 || froms[len(froms)-1] < 8 {
+		r := e.request()
+		if r.Prefix != "a." {
+			t.Fatalf("request %s", r.raw)
+		}
+		if len(froms) == 0 || froms[len(froms)-1] != r.FromRevision {
+			froms = append(froms, r.FromRevision)
+		}
+	}
+	if fmt.Sprint(froms) != "[0 5 7 8]" {
+		t.Fatalf("from revisions %v", froms)
+	}
 }
 
 func TestWatchHeartbeatsKeepItAlive(t *testing.T) {
-	e := newWatchEnv(t, Options{WatchHeartbeat: 100 * time.Millisecond})
+	e := newWatchEnv(t, Options{WatchHeartbeat: 400 * time.Millisecond})
 	e.serve()
 	w, err := e.c.Watch(context.Background(), "", FromRevision(1))
 	if err != nil {
@@ -212,7 +237,7 @@ func TestWatchHeartbeatsKeepItAlive(t *testing.T) {
 	r := e.request()
 	grant, gsub := e.grantInbox()
 	// Heartbeats for well over three intervals: no resume, each answered.
-	deadline := time.Now().Add(600 * time.Millisecond)
+	deadline := time.Now().Add(1500 * time.Millisecond)
 	for time.Now().Before(deadline) {
 		e.send(r.inbox, grant, nil, HeaderWatch, WatchHeartbeat)
 		waitGrant(t, gsub, "a heartbeat")
@@ -226,24 +251,34 @@ func TestWatchHeartbeatsKeepItAlive(t *testing.T) {
 
 func TestWatchSnapshotLostStartsOver(t *testing.T) {
 	e := newWatchEnv(t, Options{WatchHeartbeat: 100 * time.Millisecond, Backoff: time.Millisecond})
-	e.serve()
+	var n atomic.Int32
+	e.serveScript(func(r watchReq) {
+		if r.FromRevision != 0 {
+			return // after synced: nothing more happens
+		}
+		e.put(r.inbox, "a.x", 3, "x")
+		if n.Add(1) == 1 {
+			return // the first member dies before synced
+		}
+		e.put(r.inbox, "a.y", 5, "y")
+		e.send(r.inbox, "", nil, HeaderWatch, WatchSynced)
+	})
 	w, err := e.c.Watch(context.Background(), "a.")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	r1 := e.request()
-	e.put(r1.inbox, "a.x", 3, "x") // then the member dies before synced
-	r2 := e.request()
-	if r2.FromRevision != 0 {
-		t.Fatalf("a lost snapshot must restart fresh: %s", r2.raw)
-	}
-	e.put(r2.inbox, "a.x", 3, "x")
-	e.put(r2.inbox, "a.y", 5, "y")
-	e.send(r2.inbox, "", nil, HeaderWatch, WatchSynced)
 	expect(t, w, OpPut, "a.x", 3)
 	expect(t, w, OpPut, "a.y", 5)
 	expect(t, w, OpSynced, "", 5)
+	if r := e.request(); r.FromRevision != 0 {
+		t.Fatalf("first request %s", r.raw)
+	}
+	for r := e.request(); r.FromRevision != 6; r = e.request() {
+		if r.FromRevision != 0 {
+			t.Fatalf("a lost snapshot must restart fresh, then resume from 6: %s", r.raw)
+		}
+	}
 }
 
 func TestWatchEndResumes(t *testing.T) {

@@ -140,7 +140,9 @@ func (w *Watcher) consume(ctx context.Context) (step, error) {
 		case <-ctx.Done():
 			return stepEnd, ctx.Err()
 		case <-timer.C:
-			return stepResume, fmt.Errorf("no watch message for %v", silence)
+			if !w.pending() {
+				return stepResume, fmt.Errorf("no watch message for %v", silence)
+			}
 		case <-w.notify:
 		}
 		w.inMu.Lock()
@@ -157,6 +159,14 @@ func (w *Watcher) consume(ctx context.Context) (step, error) {
 		}
 		timer.Reset(silence)
 	}
+}
+
+// pending reports whether messages wait in the queue: the loop was slow,
+// the member was not silent.
+func (w *Watcher) pending() bool {
+	w.inMu.Lock()
+	defer w.inMu.Unlock()
+	return len(w.in) > 0
 }
 
 // handle processes one message of the current subscription.

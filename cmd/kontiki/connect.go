@@ -1,0 +1,52 @@
+// This file owns the NATS connection and the client built from the shared
+// flags.
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kontiki-raft/kontiki/client"
+	"github.com/nats-io/nats.go"
+)
+
+// attemptTimeout is how long one request attempt may take: a third of the
+// command's timeout (so a frozen member costs one attempt, not the command),
+// at least 500ms.
+func (c *commonFlags) attemptTimeout() time.Duration {
+	return max(c.timeout/3, min(c.timeout, 500*time.Millisecond))
+}
+
+// connect opens the NATS connection the flags describe.
+func (c *commonFlags) connect() (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name("kontiki-cli"),
+		nats.Timeout(c.attemptTimeout()),
+	}
+	if c.creds != "" {
+		opts = append(opts, nats.UserCredentials(c.creds))
+	}
+	if c.user != "" {
+		opts = append(opts, nats.UserInfo(c.user, c.password))
+	}
+	if c.tlsCA != "" {
+		opts = append(opts, nats.RootCAs(c.tlsCA))
+	}
+	if c.tlsCert != "" {
+		opts = append(opts, nats.ClientCert(c.tlsCert, c.tlsKey))
+	}
+	nc, err := nats.Connect(c.natsURL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", c.natsURL, err)
+	}
+	return nc, nil
+}
+
+// newClient builds the Kontiki client over nc.
+func (c *commonFlags) newClient(nc *nats.Conn) *client.Client {
+	return client.New(nc, client.Options{
+		Cluster: c.cluster,
+		Timeout: c.attemptTimeout(),
+		Retries: 10, // bounded by --timeout
+	})
+}
