@@ -69,7 +69,14 @@ type node struct {
 	handedSinceSnapshot uint64
 	snapshotting        bool
 	stopped             bool
+	// drainScheduled: a drainReady message is in our mailbox. Every message
+	// queued before it is handled first, so a burst of proposals or acks
+	// shares one Ready: one append, one fsync, one batch per peer.
+	drainScheduled bool
 }
+
+// drainReady asks the node to handle its Ready now.
+type drainReady struct{}
 
 func newNode(cfg Config, o options) *node {
 	n := &node{
@@ -129,11 +136,18 @@ func (n *node) Receive(ctx actor.Context) {
 		n.onSnapshotTaken(ctx, msg)
 	case *GetStatus:
 		ctx.Respond(n.status())
+	case drainReady:
+		n.drainScheduled = false
+		n.drain(ctx)
+		return
 	default:
 		n.behavior.Receive(ctx)
 	}
 	n.syncBehavior()
-	n.drain(ctx)
+	if !n.drainScheduled && n.raft.HasReady() {
+		n.drainScheduled = true
+		ctx.Send(ctx.Self(), drainReady{})
+	}
 }
 
 // PeerUnreachable is sent by a transport that could not reach a peer.
@@ -237,7 +251,8 @@ func (n *node) syncBehavior() {
 }
 
 // drain handles every Ready the core has, in order: persist, send, apply,
-// advance. A leader's appends and heartbeats leave before its own persist;
+// advance. It runs when the drainReady message comes up, after the messages
+// that were queued when the first of them changed the core. A leader's appends and heartbeats leave before its own persist;
 // acknowledgements and votes only after.
 func (n *node) drain(ctx actor.Context) {
 	for !n.stopped && n.raft.HasReady() {

@@ -18,6 +18,11 @@ type request struct {
 	data     []byte
 	header   nats.Header
 	toLeader bool // send to the known leader's member subject
+	// atMostOnce: the target cannot dedupe a retry (a raw proposal to a
+	// state machine we know nothing of), so only failures that mean "not
+	// proposed" (429, 503, no responders) are retried; a timeout or 504
+	// goes back to the caller.
+	atMostOnce bool
 }
 
 // do runs r until it succeeds, fails for good, runs out of retries or ctx is
@@ -40,6 +45,9 @@ func (c *Client) do(ctx context.Context, r request) (*nats.Msg, error) {
 			}
 		}
 		retry, pause := c.classify(err, target)
+		if r.atMostOnce && outcomeUnknown(err) {
+			retry = false
+		}
 		if !retry || attempt >= c.opts.Retries || ctx.Err() != nil {
 			return nil, err
 		}
@@ -107,4 +115,13 @@ func (c *Client) classify(err error, target uint64) (retry, pause bool) {
 		return true, true
 	}
 	return false, false
+}
+
+// outcomeUnknown: the request may have been applied.
+func outcomeUnknown(err error) bool {
+	var se *Error
+	if errors.As(err, &se) {
+		return se.Code == 504
+	}
+	return errors.Is(err, ErrTimeout)
 }

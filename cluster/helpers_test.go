@@ -99,3 +99,25 @@ func (c *testCluster) leader() uint64 {
 func (c *testCluster) subject(format string, args ...any) string {
 	return "kontiki." + c.cluster + "." + fmt.Sprintf(format, args...)
 }
+
+func startNATSB(b *testing.B) *server.Server {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		b.Fatal("nats-server not ready")
+	}
+	b.Cleanup(ns.Shutdown)
+	return ns
+}
+
+func connectB(b *testing.B, ns *server.Server) *nats.Conn {
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	return nc
+}

@@ -151,7 +151,10 @@ func (w *watchStream) run(from uint64) {
 				return
 			}
 		}
-		if !w.control(client.WatchSynced, true) {
+		// The marker names the revision the values were read at: a watcher
+		// that loses this member resumes from it + 1, even when the prefix
+		// is empty or its newest value predates the history.
+		if !w.controlAt(client.WatchSynced, rev) {
 			return
 		}
 		next = rev + 1
@@ -239,13 +242,19 @@ func (w *watchStream) waitWindow(n uint64) bool {
 	return true
 }
 
-// control sends a synced or heartbeat marker; with reply it asks for an
-// answer (a heartbeat's answer proves the watcher alive).
+// control sends a heartbeat marker with a reply subject: its answer proves
+// the watcher alive.
 func (w *watchStream) control(kind string, reply bool) bool {
 	msg := &nats.Msg{Subject: w.inbox, Header: nats.Header{client.HeaderWatch: []string{kind}}}
-	if reply && kind == client.WatchHeartbeat {
+	if reply {
 		msg.Reply = w.grantPfx + ".h" + strconv.FormatUint(w.sent, 10)
 	}
+	return w.s.cfg.NC.PublishMsg(msg) == nil
+}
+
+// controlAt sends a marker that carries a store revision.
+func (w *watchStream) controlAt(kind string, rev uint64) bool {
+	msg := &nats.Msg{Subject: w.inbox, Header: nats.Header{client.HeaderWatch: []string{kind}, client.HeaderRevision: []string{strconv.FormatUint(rev, 10)}}}
 	return w.s.cfg.NC.PublishMsg(msg) == nil
 }
 
