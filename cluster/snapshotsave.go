@@ -4,11 +4,11 @@
 // is taken after a linearizable read barrier, so it holds every write
 // acknowledged before the request.
 //
-// Streaming: chunks go to the requester's inbox with headers Kontiki-Offset
-// and a reply subject; the requester answers each chunk (empty body) and the
-// member keeps at most snapshotSaveWindow chunks unanswered. The last chunk
-// carries Kontiki-Snapshot: end, Kontiki-Size and Kontiki-Sha256 (hex of the
-// whole file). An error is a single message with Nats-Service-Error headers.
+// Streaming: chunks go to the requester's inbox with headers Kontiki-Offset,
+// Kontiki-Size (the whole file) and a reply subject; the requester answers
+// each chunk (empty body) and the member keeps at most snapshotSaveWindow
+// chunks unanswered. The last chunk carries Kontiki-Snapshot: end and
+// Kontiki-Sha256 (hex of the whole file). An error is a single message with Nats-Service-Error headers.
 package cluster
 
 import (
@@ -87,11 +87,12 @@ func (s *Service) streamFile(ctx context.Context, inbox string, file []byte, sha
 	unacked := 0
 	for offset := 0; ; {
 		end := min(offset+chunk, len(file))
-		msg := &nats.Msg{Subject: inbox, Reply: ackInbox, Data: file[offset:end], Header: nats.Header{HeaderOffset: []string{strconv.Itoa(offset)}}}
+		msg := &nats.Msg{Subject: inbox, Reply: ackInbox, Data: file[offset:end], Header: nats.Header{
+			HeaderOffset: []string{strconv.Itoa(offset)}, HeaderSize: []string{strconv.Itoa(len(file))},
+		}}
 		last := end == len(file)
 		if last {
 			msg.Header.Set(HeaderSnapshot, "end")
-			msg.Header.Set(HeaderSize, strconv.Itoa(len(file)))
 			msg.Header.Set(HeaderSha256, sha)
 		}
 		for unacked >= snapshotSaveWindow {

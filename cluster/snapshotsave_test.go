@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kontiki-raft/kontiki/client"
 	"github.com/kontiki-raft/kontiki/kv"
 	pb "github.com/kontiki-raft/kontiki/messages"
 )
@@ -64,5 +66,37 @@ func TestSnapshotSaveStreamsAConsistentChecksummedImage(t *testing.T) {
 	}
 	if restored.Len() != 12 || restored.Hash() != c.members[leader].Store.Hash() {
 		t.Fatalf("restored image has %d keys; hash equal to the leader's: %v", restored.Len(), restored.Hash() == c.members[leader].Store.Hash())
+	}
+}
+
+func TestClientSnapshotSaveMatchesTheStore(t *testing.T) {
+	c := startCluster(t, 3)
+	leader := c.leader()
+	cl := client.New(connect(t, c.ns), client.Options{})
+	for i := 0; i < 50; i++ {
+		if _, err := cl.Put(context.Background(), "s.k"+strconv.Itoa(i), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	var calls int
+	info, err := cl.SnapshotSave(context.Background(), &buf, func(done, total int64) { calls++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	if info.Size != int64(buf.Len()) || info.Sha256 != hex.EncodeToString(sum[:]) || calls == 0 {
+		t.Fatalf("info %+v for %d bytes, %d progress calls", info, buf.Len(), calls)
+	}
+	var snap pb.Snapshot
+	if err := proto.Unmarshal(buf.Bytes(), &snap); err != nil {
+		t.Fatal(err)
+	}
+	restored := kv.New(kv.Options{})
+	if err := restored.Restore(snap.Metadata.Index, snap.Data); err != nil {
+		t.Fatal(err)
+	}
+	if restored.Hash() != c.members[leader].Store.Hash() {
+		t.Fatal("saved snapshot differs from the leader's store")
 	}
 }

@@ -104,9 +104,13 @@ func TestHelp(t *testing.T) {
 	if !strings.Contains(r.stdout, "--expect-revision N") {
 		t.Errorf("put help: %s", r.stdout)
 	}
-	r = f.cli("", "snapshot", "save", "x")
-	if r.code != 1 || !strings.Contains(r.stderr, "not yet available") {
-		t.Errorf("snapshot: %+v", r)
+	r = f.cli("", "snapshot", "save")
+	if r.code != 2 {
+		t.Errorf("snapshot without FILE: %+v", r)
+	}
+	r = f.cli("", "snapshot", "load", "x")
+	if r.code != 2 {
+		t.Errorf("snapshot load: %+v", r)
 	}
 	// Help shows the environment's defaults.
 	r = f.cli("", "get", "--help")
