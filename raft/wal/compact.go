@@ -49,12 +49,13 @@ func (w *WAL) SaveSnapshot(snap *messages.Snapshot) error {
 	w.mu.Lock()
 	err = w.writable()
 	if err == nil {
+		kept := w.state.keepsAfter(s)
 		b := beginRecord(w.buf[:0])
-		b = appendPos(b, s)
+		b = appendSnapshotMarker(b, s, kept)
 		finishRecord(b, 0, recordSnapshot)
 		w.keepBuf(b)
 		if err = w.writeRecord(b); err == nil {
-			w.state.applySnapshot(s)
+			w.state.applySnapshot(s, kept)
 		}
 	}
 	w.mu.Unlock()

@@ -107,12 +107,42 @@ func (l *logState) append(ents []*messages.Entry) {
 	}
 }
 
-// applySnapshot records snapshot s. When the log holds s's entry with s's
-// term, the entries after it are kept (a local snapshot); otherwise the log
-// disagrees with the snapshot (one installed from the leader) and every
-// entry is dropped: entries after s with older terms must never survive it.
-func (l *logState) applySnapshot(s logPos) {
-	if t, ok := l.term(s.Index); ok && t == s.Term {
+// keepsAfter says whether a snapshot at s leaves the entries after it: the
+// log holds s's entry with s's term (a local snapshot). Otherwise the log
+// disagrees with it (a snapshot installed from the leader) and entries after
+// it, possibly of older terms, must never survive it.
+func (l *logState) keepsAfter(s logPos) bool {
+	t, ok := l.term(s.Index)
+	return ok && t == s.Term
+}
+
+// checkSnapshot says whether applySnapshot(s, kept) is consistent with the
+// log (replay: a record the writer could not have produced is corruption).
+func (l *logState) checkSnapshot(s logPos, kept bool) error {
+	switch {
+	case s.Index <= l.snap.Index:
+		return fmt.Errorf("snapshot at %d does not follow the snapshot at %d", s.Index, l.snap.Index)
+	case kept && s.Index > l.last:
+		return fmt.Errorf("snapshot at %d keeps entries but the log ends at %d", s.Index, l.last)
+	}
+	// The term at s may be unknown mid-replay (a base set by a rewrite
+	// below a compacted prefix); only a known, different term contradicts.
+	if t, ok := l.term(s.Index); kept && ok && t != s.Term {
+		return fmt.Errorf("snapshot at %d (term %d) keeps entries but the log has term %d there", s.Index, s.Term, t)
+	}
+	return nil
+}
+
+// applySnapshot records snapshot s; kept says whether the entries after it
+// stay (see keepsAfter). Entries up to s are dropped either way.
+func (l *logState) applySnapshot(s logPos, kept bool) {
+	if kept && s.Index < l.base {
+		// Mid-replay of a compacted directory: the snapshot is older than
+		// the first entry we know, so there is nothing to drop.
+		l.snap = s
+		return
+	}
+	if kept {
 		k := sort.Search(len(l.runs), func(k int) bool { return l.runs[k].Index > s.Index })
 		if k > 0 && s.Index < l.last && (k == len(l.runs) || l.runs[k].Index > s.Index+1) {
 			// The run covering s.Index+1 began at or before the snapshot:

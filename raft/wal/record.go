@@ -40,7 +40,9 @@ const (
 	// atomic record as the new entries.
 	recordBatch recordType = 1
 	// recordSnapshot marks a snapshot (index, term) whose file was made
-	// durable before this record was written.
+	// durable before this record was written, and whether the entries after
+	// it were kept (the writer's decision, so replay repeats it rather than
+	// re-deriving it from entries it may no longer have).
 	recordSnapshot recordType = 2
 	// recordCheckpoint opens every segment: the hard state, snapshot and last
 	// log position at the time it was created, so that older segments can be
@@ -273,11 +275,20 @@ func decodeCheckpoint(p []byte) (checkpoint, error) {
 	return cp, d.done()
 }
 
-func decodeSnapshotMarker(p []byte) (logPos, error) {
+func appendSnapshotMarker(b []byte, s logPos, kept bool) []byte {
+	b = appendPos(b, s)
+	if kept {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func decodeSnapshotMarker(p []byte) (logPos, bool, error) {
 	d := decoder{b: p}
 	s := d.pos()
-	if d.err == nil && s.Index == 0 {
-		return s, errPayload
+	kept := d.byte()
+	if err := d.done(); err != nil || s.Index == 0 || kept > 1 {
+		return s, false, errPayload
 	}
-	return s, d.done()
+	return s, kept == 1, nil
 }

@@ -89,14 +89,14 @@ func (r *replayer) segment(img segmentImage, last bool) error {
 				r.log.hs = *b.hs
 			}
 		case recordSnapshot:
-			s, err := decodeSnapshotMarker(p)
+			s, kept, err := decodeSnapshotMarker(p)
 			if err != nil {
 				return bad("%v", err)
 			}
-			if s.Index <= r.log.snap.Index {
-				return bad("snapshot at %d does not follow the snapshot at %d", s.Index, r.log.snap.Index)
+			if err := r.log.checkSnapshot(s, kept); err != nil {
+				return bad("%v", err)
 			}
-			r.log.applySnapshot(s)
+			r.log.applySnapshot(s, kept)
 		default:
 			return bad("unknown record type")
 		}
@@ -125,15 +125,14 @@ func (r *replayer) checkpoint(cp checkpoint) error {
 		}
 		return nil
 	}
-	r.log.hs = cp.hs
-	r.log.base, r.log.baseTerm, r.log.last = cp.prev.Index, cp.prev.Term, cp.prev.Index
-	if cp.snap.Index >= cp.prev.Index && cp.snap.Index > 0 {
-		r.log.applySnapshot(cp.snap)
-	} else {
-		// An older snapshot: the entries (snap, prev] were in compacted
-		// segments, so a later snapshot marker must cover them (finish checks).
-		r.log.snap = cp.snap
+	// The writer's log always reaches its snapshot, so the snapshot is at or
+	// before prev. When it is before, the entries (snap, prev] were in
+	// compacted segments, and a later snapshot must cover them (finish checks).
+	if cp.snap.Index > cp.prev.Index || (cp.snap.Index == cp.prev.Index && cp.snap.Term != cp.prev.Term) {
+		return fmt.Errorf("checkpoint snapshot %+v is beyond its last position %+v", cp.snap, cp.prev)
 	}
+	r.log.hs, r.log.snap = cp.hs, cp.snap
+	r.log.base, r.log.baseTerm, r.log.last = cp.prev.Index, cp.prev.Term, cp.prev.Index
 	return nil
 }
 

@@ -431,7 +431,9 @@ func (w *WAL) Sync() error {
 	if err != nil {
 		return w.fail(fmt.Errorf("%w: %s: %w", ErrSyncFailed, path, err))
 	}
-	w.stats.Syncs++
+	if !w.opts.NoSync {
+		w.stats.Syncs++
+	}
 	w.synced = max(w.synced, target)
 	return nil
 }
