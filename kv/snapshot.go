@@ -1,5 +1,6 @@
 // snapshot.go owns the snapshot image (a messages.KVSnapshot): taking it
 // deterministically and restoring it only after validating all of it.
+
 package kv
 
 import (
@@ -32,7 +33,7 @@ func (s *Store) SnapshotAt() (index uint64, data []byte, err error) {
 	snap := &messages.KVSnapshot{
 		FormatVersion:     SnapshotFormatVersion,
 		Revision:          s.revision,
-		Items:             make([]*messages.KVItem, 0, s.data.n),
+		Items:             make([]*messages.KVItem, 0, s.data.len()),
 		Dedupe:            s.dedupe.entries(),
 		CompactedRevision: s.history.compacted,
 		History:           s.history.events(),
@@ -49,8 +50,10 @@ func (s *Store) SnapshotAt() (index uint64, data []byte, err error) {
 }
 
 // Restore replaces the whole state with the image data taken at applied
-// index. It implements the actors' StateMachine. The image is decoded and
-// checked in full before anything changes: on error the state is as before.
+// index. It implements the actors' StateMachine: empty data at index 0 means
+// the empty state (a node that starts without a snapshot replays its log
+// from there). Otherwise the image is decoded and checked in full before
+// anything changes: on error the state is as before.
 func (s *Store) Restore(index uint64, data []byte) error {
 	st, err := s.decodeImage(index, data)
 	if err != nil {
@@ -75,17 +78,23 @@ type image struct {
 	history  *history
 }
 
+// emptyImage is the state of a new Store.
+func (s *Store) emptyImage() *image {
+	o := s.opts
+	return &image{
+		dedupe:  newDedupe(o.DedupeWindow, o.DedupeTTL.Milliseconds(), o.DedupeMaxEntries),
+		history: newHistory(o.HistorySize),
+	}
+}
+
 func (s *Store) decodeImage(index uint64, data []byte) (*image, error) {
 	if len(data) == 0 && index == 0 {
 		// No snapshot yet: the node restarts the store from the empty state
 		// and replays the log.
-		return &image{
-			dedupe:  newDedupe(s.opts.DedupeWindow, s.opts.DedupeTTL.Milliseconds(), s.opts.DedupeMaxEntries),
-			history: newHistory(s.opts.HistorySize),
-		}, nil
+		return s.emptyImage(), nil
 	}
 	if len(data) == 0 {
-		return nil, errors.New("empty image")
+		return nil, errors.New("empty image (only index 0 may have one: the empty state)")
 	}
 	snap := &messages.KVSnapshot{}
 	if err := proto.Unmarshal(data, snap); err != nil {
@@ -96,7 +105,7 @@ func (s *Store) decodeImage(index uint64, data []byte) (*image, error) {
 	}
 	rev := snap.Revision
 	if rev > index {
-		return nil, fmt.Errorf("store revision %d is above the snapshot index", rev)
+		return nil, fmt.Errorf("store revision %d is above the snapshot index %d", rev, index)
 	}
 	if snap.CompactedRevision > rev {
 		return nil, fmt.Errorf("compacted revision %d is above the store revision %d", snap.CompactedRevision, rev)

@@ -1,0 +1,144 @@
+// apply.go owns the write path: decoding a committed entry's KVCommand and
+// applying it (put, delete, compare-and-swap, dedupe) deterministically.
+
+package kv
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kontiki-raft/kontiki/messages"
+)
+
+// MaxRequestIDBytes is the longest request id Apply accepts; the dedupe
+// table keeps every id for a while, so ids must stay small.
+const MaxRequestIDBytes = 256
+
+// result is the outcome of one command; its wire form is a KVResult.
+type result struct {
+	status   messages.KVStatus
+	revision uint64
+	err      string
+}
+
+func (r result) proto() *messages.KVResult {
+	return &messages.KVResult{Status: r.status, Revision: r.revision, Error: r.err}
+}
+
+func (r result) marshal() []byte {
+	b, err := proto.Marshal(r.proto())
+	if err != nil {
+		// Only invalid UTF-8 in err can fail, and strings.ToValidUTF8 in
+		// badRequest rules that out: this is a bug.
+		panic(fmt.Sprintf("kv: marshal result: %v", err))
+	}
+	return b
+}
+
+func resultFromProto(p *messages.KVResult) result {
+	return result{status: p.GetStatus(), revision: p.GetRevision(), err: p.GetError()}
+}
+
+func badRequest(format string, args ...any) result {
+	return result{status: messages.KVStatus_KV_STATUS_BAD_REQUEST, err: validUTF8(fmt.Sprintf(format, args...))}
+}
+
+// Apply applies the entry at index and returns the encoded KVResult for the
+// proposer. It implements the actors' StateMachine.
+//
+// Every replica computes the same transition from the same entry, so a
+// command that cannot be applied (undecodable, bad key, unknown op) is a
+// BAD_REQUEST result that leaves the data unchanged; the applied index still
+// advances. An empty entry (nil or zero-length data: a new leader's no-op)
+// advances the applied index, writes nothing and returns nil. An index at or
+// below the applied index is a replay: it changes nothing and returns a
+// BAD_REQUEST result saying so.
+func (s *Store) Apply(index uint64, data []byte) []byte {
+	s.mu.Lock()
+	res, wrote, ok := s.applyLocked(index, data)
+	s.mu.Unlock()
+	if wrote {
+		s.notify()
+	}
+	if !ok {
+		return nil
+	}
+	return res.marshal()
+}
+
+// applyLocked is Apply under s.mu. ok is false when there is no result to
+// return (an empty entry); wrote reports a put or delete.
+func (s *Store) applyLocked(index uint64, data []byte) (res result, wrote, ok bool) {
+	if index <= s.applied {
+		return badRequest("entry %d is at or below the applied index %d: not applied again", index, s.applied), false, true
+	}
+	s.applied = index
+	if len(data) == 0 {
+		s.dedupe.expire(index, 0)
+		return result{}, false, false
+	}
+	cmd := &messages.KVCommand{}
+	if err := proto.Unmarshal(data, cmd); err != nil {
+		s.dedupe.expire(index, 0)
+		return badRequest("undecodable KV command (%d bytes): %v", len(data), err), false, true
+	}
+	// Expire before the lookup: the table is what is valid at this index.
+	s.dedupe.expire(index, cmd.LeaderTimeUnixMs)
+	id := cmd.RequestId
+	if len(id) > MaxRequestIDBytes {
+		return badRequest("request id is %d bytes, the limit is %d", len(id), MaxRequestIDBytes), false, true
+	}
+	if id != "" {
+		if orig, seen := s.dedupe.lookup(id); seen {
+			return orig, false, true // a retry: the original outcome, no change
+		}
+	}
+	res, wrote = s.execute(index, cmd)
+	if id != "" {
+		s.dedupe.add(id, res, index, cmd.LeaderTimeUnixMs)
+	}
+	return res, wrote, true
+}
+
+// execute validates and performs cmd as the entry at index.
+func (s *Store) execute(index uint64, cmd *messages.KVCommand) (res result, wrote bool) {
+	if cmd.Op != messages.KVOp_KV_OP_PUT && cmd.Op != messages.KVOp_KV_OP_DELETE {
+		return badRequest("unknown KV op %d", int32(cmd.Op)), false
+	}
+	if err := ValidKey(cmd.Key); err != nil {
+		return badRequest("%v", err), false
+	}
+	cur := s.data.get(cmd.Key)
+	var curMod uint64 // 0: the key does not exist
+	if cur != nil {
+		curMod = cur.mod
+	}
+	// The CAS check comes first; a check that passes on a missing key
+	// (expected 0) leaves a delete with nothing to delete: NOT_FOUND.
+	if cmd.HasExpectedRevision && cmd.ExpectedRevision != curMod {
+		return result{
+			status:   messages.KVStatus_KV_STATUS_CONFLICT,
+			revision: curMod,
+			err:      fmt.Sprintf("revision conflict on %q: expected %d, current %d", cmd.Key, cmd.ExpectedRevision, curMod),
+		}, false
+	}
+	if cmd.Op == messages.KVOp_KV_OP_DELETE {
+		if cur == nil {
+			return result{status: messages.KVStatus_KV_STATUS_NOT_FOUND, err: fmt.Sprintf("key %q not found", cmd.Key)}, false
+		}
+		s.data.delete(cmd.Key)
+		s.history.add(Event{Op: messages.KVOp_KV_OP_DELETE, Key: cmd.Key, Revision: index})
+	} else {
+		// proto.Unmarshal copied Value out of the entry, so the store
+		// owns it; nothing writes to its bytes from now on.
+		if cur != nil {
+			cur.value, cur.mod = cmd.Value, index
+		} else {
+			s.data.insert(&record{key: cmd.Key, value: cmd.Value, create: index, mod: index})
+		}
+		s.history.add(Event{Op: messages.KVOp_KV_OP_PUT, Key: cmd.Key, Value: cmd.Value, Revision: index})
+	}
+	s.revision = index
+	return result{status: messages.KVStatus_KV_STATUS_OK, revision: index}, true
+}

@@ -1,0 +1,128 @@
+// bench_test.go measures Apply (put) and the reads.
+
+package kv
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// putCommands returns n encoded puts of keys drawn by key(i).
+func putCommands(b *testing.B, n int, opts func(i int) WriteOptions, key func(i int) string) [][]byte {
+	cmds := make([][]byte, n)
+	value := make([]byte, 100)
+	for i := range cmds {
+		var err error
+		if cmds[i], err = EncodePut(key(i), value, opts(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return cmds
+}
+
+func noOpts(int) WriteOptions { return WriteOptions{} }
+
+// filled returns a store holding n keys "key.%08d" (100-byte values).
+func filled(b *testing.B, n int) *Store {
+	s := New(Options{})
+	cmds := putCommands(b, n, noOpts, func(i int) string { return fmt.Sprintf("key.%08d", i) })
+	for i, c := range cmds {
+		s.Apply(uint64(i+1), c)
+	}
+	return s
+}
+
+func BenchmarkApplyPut(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	b.Run("insert-random-keys", func(b *testing.B) {
+		cmds := putCommands(b, b.N, noOpts, func(int) string { return fmt.Sprintf("key.%016x", rng.Uint64()) })
+		s := New(Options{})
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i, c := range cmds {
+			s.Apply(uint64(i+1), c)
+		}
+	})
+	b.Run("insert-ascending-keys", func(b *testing.B) {
+		cmds := putCommands(b, b.N, noOpts, func(i int) string { return fmt.Sprintf("key.%016d", i) })
+		s := New(Options{})
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i, c := range cmds {
+			s.Apply(uint64(i+1), c)
+		}
+	})
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("overwrite-%d-keys", n), func(b *testing.B) {
+			s := filled(b, n)
+			cmds := putCommands(b, b.N, noOpts, func(int) string { return fmt.Sprintf("key.%08d", rng.IntN(n)) })
+			base := s.AppliedIndex()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i, c := range cmds {
+				s.Apply(base+uint64(i+1), c)
+			}
+		})
+	}
+	b.Run("overwrite-100000-keys-with-request-id", func(b *testing.B) {
+		s := filled(b, 100_000)
+		cmds := putCommands(b, b.N,
+			func(i int) WriteOptions {
+				return WriteOptions{RequestID: fmt.Sprintf("req-%d", i), LeaderTimeUnixMs: int64(i)}
+			},
+			func(int) string { return fmt.Sprintf("key.%08d", rng.IntN(100_000)) })
+		base := s.AppliedIndex()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i, c := range cmds {
+			s.Apply(base+uint64(i+1), c)
+		}
+	})
+}
+
+func BenchmarkList(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		s := filled(b, n)
+		rng := rand.New(rand.NewPCG(2, 2))
+		b.Run(fmt.Sprintf("page-100-of-%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				after := fmt.Sprintf("key.%08d", rng.IntN(n))
+				items, _, _ := s.List("key.", after, 100)
+				if len(items) == 0 && after < fmt.Sprintf("key.%08d", n-1) {
+					b.Fatal("empty page")
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("prefix-100-of-%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				// "key.000123" matches exactly 100 keys.
+				items, _, _ := s.List(fmt.Sprintf("key.%06d", rng.IntN(n/100)), "", 0)
+				if len(items) != 100 {
+					b.Fatalf("%d items", len(items))
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("get-of-%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if _, found := s.Get(fmt.Sprintf("key.%08d", rng.IntN(n))); !found {
+					b.Fatal("missing")
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkSnapshot(b *testing.B) {
+	s := filled(b, 100_000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := s.Snapshot(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,47 @@
+// keys.go owns the key grammar shared by the store and the service edge:
+// dot-separated non-empty tokens of [-/_=a-zA-Z0-9], at most MaxKeyBytes.
+
+package kv
+
+import "fmt"
+
+// MaxKeyBytes is the longest key, in bytes, that the store accepts.
+const MaxKeyBytes = 512
+
+// ValidKey reports why key is not a valid store key, or nil when it is.
+// A valid key matches ^[-/_=a-zA-Z0-9]+(\.[-/_=a-zA-Z0-9]+)*$ and is at most
+// MaxKeyBytes long. It is hand-written rather than a regexp because Apply
+// calls it for every command; a test checks it against the regexp.
+func ValidKey(key string) error {
+	if key == "" {
+		return fmt.Errorf("invalid key: empty")
+	}
+	if len(key) > MaxKeyBytes {
+		return fmt.Errorf("invalid key: %d bytes, the limit is %d", len(key), MaxKeyBytes)
+	}
+	tokenStart := true // the next byte begins a token, so it must not be a dot
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case c == '.':
+			if tokenStart {
+				return fmt.Errorf("invalid key %q: empty token at byte %d (leading or double dot)", key, i)
+			}
+			tokenStart = true
+		case keyChar(c):
+			tokenStart = false
+		default:
+			return fmt.Errorf("invalid key %q: character %q at byte %d is not one of - / _ = . a-z A-Z 0-9", key, c, i)
+		}
+	}
+	if tokenStart {
+		return fmt.Errorf("invalid key %q: empty last token (trailing dot)", key)
+	}
+	return nil
+}
+
+// keyChar reports whether c may appear inside a token.
+func keyChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '/' || c == '_' || c == '='
+}
