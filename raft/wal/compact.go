@@ -52,9 +52,8 @@ func (w *WAL) SaveSnapshot(snap *messages.Snapshot) error {
 		kept := w.state.keepsAfter(s)
 		b := beginRecord(w.buf[:0])
 		b = appendSnapshotMarker(b, s, kept)
-		finishRecord(b, 0, recordSnapshot)
 		w.keepBuf(b)
-		if err = w.writeRecord(b); err == nil {
+		if err = w.writeRecord(b, recordSnapshot); err == nil {
 			w.state.applySnapshot(s, kept)
 		}
 	}

@@ -90,7 +90,11 @@ func repairChecksums(data []byte) {
 			return
 		}
 		end := off + recordHeaderSize + n
-		finishRecord(data[off:end], 0, recordType(h[4]))
+		synced := binary.LittleEndian.Uint64(h[8:16])
+		if synced > uint64(off) {
+			synced = uint64(off)
+		}
+		finishRecord(data[off:end], 0, recordType(h[4]), synced)
 		off = end
 	}
 }

@@ -1,14 +1,18 @@
 // Records: the framing every log record has, and the payloads of the three
-// record types. One Save is one record, so "the last record" of the log is
-// exactly the last write, the only one a crash may tear.
+// record types. One Save is one record, so a crash can only tear records
+// written since the last completed fsync, and usually just the last one.
 //
-// Frame (little-endian), 16-byte header then payload, no padding:
+// Frame (little-endian), 24-byte header then payload, no padding:
 //
 //	0:4   payload length
 //	4     record type
 //	5:8   reserved, zero
-//	8:12  crc32c over bytes 0:8 and the payload (type + length + payload)
-//	12:16 crc32c over bytes 0:12, so the length can be trusted before the
+//	8:16  synced: the offset in this segment up to which the log was known
+//	      fsynced when the record was written (never beyond the record's
+//	      own offset). A damaged record that a later record vouches for was
+//	      acknowledged: corruption, not a torn write (see replay.go)
+//	16:20 crc32c over bytes 0:16 and the payload (type, length, payload)
+//	20:24 crc32c over bytes 0:20, so the length can be trusted before the
 //	      payload is read: a header that checks out and runs past the end
 //	      of the file is a torn write, never a flipped length bit
 package wal
@@ -23,7 +27,7 @@ import (
 )
 
 const (
-	recordHeaderSize = 16
+	recordHeaderSize = 24
 	// maxRecordPayload bounds one record: Save splits larger batches, and
 	// replay calls a longer length corruption rather than allocating it.
 	maxRecordPayload = 64 << 20
@@ -61,6 +65,7 @@ type logPos struct{ Index, Term uint64 }
 type recordHeader struct {
 	length uint32
 	typ    recordType
+	synced uint64
 }
 
 // beginRecord reserves a header at the end of buf; the payload is appended
@@ -69,14 +74,15 @@ func beginRecord(buf []byte) []byte {
 	return append(buf, make([]byte, recordHeaderSize)...)
 }
 
-func finishRecord(buf []byte, start int, t recordType) {
+func finishRecord(buf []byte, start int, t recordType, synced uint64) {
 	h := buf[start : start+recordHeaderSize]
 	payload := buf[start+recordHeaderSize:]
 	binary.LittleEndian.PutUint32(h[0:4], uint32(len(payload)))
 	h[4], h[5], h[6], h[7] = byte(t), 0, 0, 0
-	c := crc32.Update(crc32.Update(0, castagnoli, h[0:8]), castagnoli, payload)
-	binary.LittleEndian.PutUint32(h[8:12], c)
-	binary.LittleEndian.PutUint32(h[12:16], crc32.Checksum(h[0:12], castagnoli))
+	binary.LittleEndian.PutUint64(h[8:16], synced)
+	c := crc32.Update(crc32.Update(0, castagnoli, h[0:16]), castagnoli, payload)
+	binary.LittleEndian.PutUint32(h[16:20], c)
+	binary.LittleEndian.PutUint32(h[20:24], crc32.Checksum(h[0:20], castagnoli))
 }
 
 // parseHeader checks a header on its own: reserved bytes, header checksum and
@@ -89,16 +95,16 @@ func parseHeader(h []byte) (recordHeader, bool) {
 	if n > maxRecordPayload || h[4] == 0 {
 		return recordHeader{}, false
 	}
-	if binary.LittleEndian.Uint32(h[12:16]) != crc32.Checksum(h[0:12], castagnoli) {
+	if binary.LittleEndian.Uint32(h[20:24]) != crc32.Checksum(h[0:20], castagnoli) {
 		return recordHeader{}, false
 	}
-	return recordHeader{length: n, typ: recordType(h[4])}, true
+	return recordHeader{length: n, typ: recordType(h[4]), synced: binary.LittleEndian.Uint64(h[8:16])}, true
 }
 
-// payloadOK checks the record checksum over type, length and payload.
+// payloadOK checks the record checksum over the header fields and payload.
 func payloadOK(h, payload []byte) bool {
-	c := crc32.Update(crc32.Update(0, castagnoli, h[0:8]), castagnoli, payload)
-	return c == binary.LittleEndian.Uint32(h[8:12])
+	c := crc32.Update(crc32.Update(0, castagnoli, h[0:16]), castagnoli, payload)
+	return c == binary.LittleEndian.Uint32(h[16:20])
 }
 
 // --- payloads ---

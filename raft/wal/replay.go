@@ -1,16 +1,21 @@
 // Replay: reading the segments back at Open and deciding, record by record,
-// what is durable state, what is a torn tail a crash left (cut off and
+// what is durable state, what is a write torn by a crash (cut off and
 // logged), and what is corruption (Open fails naming the file and offset).
 //
-// A crash can only tear the last write, and one write is one record, so the
-// rules are about the last record of the last segment:
+// Only the last segment can hold a torn write (a roll fsyncs the previous
+// one), and only in records written after the last completed fsync. In the
+// last segment:
 //   - a record whose (checked) header says it runs past the end of the
 //     file, or a partial header at the end, is torn;
 //   - zeros from a record boundary to the end of the file are a zero-filled
-//     tail (preallocation, or sectors never written);
+//     tail (sectors never written, or preallocation);
 //   - a record that fails its checks, when one of its 512-byte sectors
-//     (aligned to file offsets) is all zeros and no record follows it, is a
-//     write torn before its fsync finished: it was never acknowledged;
+//     (aligned to file offsets) is all zeros, is a write torn before its
+//     fsync finished, provided no later record vouches for it (each record
+//     carries the offset known fsynced when it was written): nothing after
+//     it, as for the last record of the log, or only records written before
+//     an fsync covering it had completed. Such a record was never
+//     acknowledged, so it and everything after it are cut off;
 //   - anything else that fails its checks is corruption.
 package wal
 
@@ -172,8 +177,8 @@ func scanRecords(img segmentImage, last bool, visit func(off int64, h recordHead
 		hb := rest[:recordHeaderSize]
 		h, ok := parseHeader(hb)
 		if !ok {
-			torn := hasZeroSector(off, hb) && !validHeaderAfter(data, off+1)
-			return tornOr(torn, "last record's header lost a sector (torn write)",
+			torn := hasZeroSector(off, hb) && !vouchedFor(data, off)
+			return tornOr(torn, "a record header lost a sector before its fsync (torn write)",
 				"bad record header (checksum, reserved bytes or length)")
 		}
 		end := off + recordHeaderSize + int(h.length)
@@ -183,9 +188,12 @@ func scanRecords(img segmentImage, last bool, visit func(off int64, h recordHead
 		}
 		payload := data[off+recordHeaderSize : end]
 		if !payloadOK(hb, payload) {
-			torn := hasZeroSector(off, data[off:end]) && allZero(data[end:])
-			return tornOr(torn, "last record has a zeroed sector (torn write)",
+			torn := hasZeroSector(off, data[off:end]) && !vouchedFor(data, off)
+			return tornOr(torn, "a record lost a sector before its fsync (torn write)",
 				"record checksum mismatch")
+		}
+		if h.synced > uint64(off) {
+			return 0, "", corruptf(img.path, int64(off), "record claims the log was synced to %d, beyond itself", h.synced)
 		}
 		if err := visit(int64(off), h, payload); err != nil {
 			return 0, "", err
@@ -211,18 +219,24 @@ func hasZeroSector(off int, b []byte) bool {
 	return false
 }
 
-// validHeaderAfter reports whether any offset from 'from' on holds a record
-// header that checks out: if one does, a damaged record before it is not
-// the last one.
-func validHeaderAfter(data []byte, from int) bool {
-	for off := from; off+recordHeaderSize <= len(data); off++ {
-		h := data[off : off+recordHeaderSize]
-		// Cheap filters before the checksum: reserved bytes zero, a type,
-		// a plausible length.
-		if h[5]|h[6]|h[7] != 0 || h[4] == 0 || binary.LittleEndian.Uint32(h[0:4]) > maxRecordPayload {
+// vouchedFor reports whether a valid record after the damaged one at off
+// says the log was fsynced past off when it was written: then the damaged
+// record had been acknowledged, and its damage is corruption. Every offset
+// is tried, since the damaged record's length cannot be trusted.
+func vouchedFor(data []byte, off int) bool {
+	for at := off + 1; at+recordHeaderSize <= len(data); at++ {
+		h := data[at : at+recordHeaderSize]
+		// Cheap filters before the checksums: reserved bytes zero, a type,
+		// a plausible length, a claim past off.
+		if h[5]|h[6]|h[7] != 0 || h[4] == 0 || binary.LittleEndian.Uint32(h[0:4]) > maxRecordPayload ||
+			binary.LittleEndian.Uint64(h[8:16]) <= uint64(off) {
 			continue
 		}
-		if _, ok := parseHeader(h); ok {
+		hdr, ok := parseHeader(h)
+		if !ok || at+recordHeaderSize+int(hdr.length) > len(data) || hdr.synced > uint64(at) {
+			continue
+		}
+		if payloadOK(h, data[at+recordHeaderSize:at+recordHeaderSize+int(hdr.length)]) {
 			return true
 		}
 	}

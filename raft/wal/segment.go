@@ -89,7 +89,7 @@ func createSegment(fsys FS, dir string, seq uint64, id Identity, cp checkpoint, 
 	b := appendSegmentHeader(nil, seq, id)
 	b = beginRecord(b)
 	b = appendCheckpoint(b, cp.hs, cp.snap, cp.prev)
-	finishRecord(b, segmentHeaderSize, recordCheckpoint)
+	finishRecord(b, segmentHeaderSize, recordCheckpoint, 0)
 
 	path := filepath.Join(dir, segmentName(seq))
 	tmp := path + ".tmp"

@@ -94,6 +94,9 @@ type WAL struct {
 	// segStart is where cur's first record after its checkpoint goes: a
 	// segment is only rolled once it holds more than its checkpoint.
 	segStart int64
+	// syncedOff is the offset in cur up to which it is known fsynced; every
+	// record carries it (see record.go). Invariant: syncedOff <= size.
+	syncedOff int64
 	// retired are rolled segments, fsynced by the roll, closed by the next
 	// Sync (which holds smu, so no fsync is using them).
 	retired []File
@@ -226,13 +229,16 @@ func (w *WAL) open() (*State, error) {
 		if err := f.Truncate(r.end); err != nil {
 			return nil, fmt.Errorf("wal: truncate torn tail of %s: %w", active.path, err)
 		}
-		if !w.opts.NoSync {
-			if err := f.Sync(); err != nil {
-				return nil, fmt.Errorf("wal: fsync %s: %w: %w", active.path, ErrSyncFailed, err)
-			}
+	}
+	// After a process crash (not a power loss) records never fsynced are
+	// still in the page cache and replay accepted them: make them durable
+	// before any new record vouches for them.
+	if !w.opts.NoSync {
+		if err := f.Sync(); err != nil {
+			return nil, fmt.Errorf("wal: fsync %s: %w: %w", active.path, ErrSyncFailed, err)
 		}
 	}
-	w.size = r.end
+	w.size, w.syncedOff = r.end, r.end
 	w.segStart = r.end // do not roll a segment we have not written to yet
 	w.segs = r.segs
 	w.state = r.log
@@ -313,9 +319,8 @@ func (w *WAL) append(hs *messages.HardState, ents []*messages.Entry) error {
 func (w *WAL) writeBatch(hs *hardState, ents []*messages.Entry) error {
 	b := beginRecord(w.buf[:0])
 	b = appendBatch(b, hs, ents)
-	finishRecord(b, 0, recordBatch)
 	w.keepBuf(b)
-	if err := w.writeRecord(b); err != nil {
+	if err := w.writeRecord(b, recordBatch); err != nil {
 		return err
 	}
 	if len(ents) > 0 {
@@ -336,16 +341,18 @@ func (w *WAL) keepBuf(b []byte) {
 	}
 }
 
-// writeRecord appends an encoded record to the active segment, rolling
-// first when it would take the segment past SegmentBytes. A failed write is
-// rolled back by truncating to the previous end, so the file never holds a
-// partial record we know about; a full disk then leaves the WAL usable.
-func (w *WAL) writeRecord(rec []byte) error {
+// writeRecord frames rec (a reserved header and its payload) as type t and
+// appends it to the active segment, rolling first when it would take the
+// segment past SegmentBytes. A failed write is rolled back by truncating to
+// the previous end, so the file never holds a partial record we know about;
+// a full disk then leaves the WAL usable.
+func (w *WAL) writeRecord(rec []byte, t recordType) error {
 	if w.size+int64(len(rec)) > w.opts.SegmentBytes && w.size > w.segStart {
 		if err := w.roll(); err != nil {
 			return err
 		}
 	}
+	finishRecord(rec, 0, t, uint64(w.syncedOff))
 	if _, err := w.cur.WriteAt(rec, w.size); err != nil {
 		path := w.segs[len(w.segs)-1].path
 		werr := fmt.Errorf("wal: write %s at offset %d: %w", path, w.size, classify(err))
@@ -382,7 +389,7 @@ func (w *WAL) roll() error {
 		return w.fail(err)
 	}
 	w.retired = append(w.retired, w.cur)
-	w.cur, w.size, w.segStart = f, size, size
+	w.cur, w.size, w.segStart, w.syncedOff = f, size, size, size
 	w.segs = append(w.segs, segmentInfo{seq: seq, path: filepath.Join(w.dir, segmentName(seq)), prev: prev})
 	w.written++ // the checkpoint is a record too; the roll made it durable
 	w.synced = w.written
@@ -413,7 +420,7 @@ func (w *WAL) Sync() error {
 		w.mu.Unlock()
 		return nil
 	}
-	f, path, target, retired := w.cur, w.segs[len(w.segs)-1].path, w.written, w.retired
+	f, seg, target, size, retired := w.cur, w.segs[len(w.segs)-1], w.written, w.size, w.retired
 	w.retired = nil
 	w.mu.Unlock()
 
@@ -429,12 +436,15 @@ func (w *WAL) Sync() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err != nil {
-		return w.fail(fmt.Errorf("%w: %s: %w", ErrSyncFailed, path, err))
+		return w.fail(fmt.Errorf("%w: %s: %w", ErrSyncFailed, seg.path, err))
 	}
 	if !w.opts.NoSync {
 		w.stats.Syncs++
 	}
 	w.synced = max(w.synced, target)
+	if w.segs[len(w.segs)-1].seq == seg.seq {
+		w.syncedOff = max(w.syncedOff, size)
+	}
 	return nil
 }
 
@@ -449,7 +459,7 @@ func (w *WAL) syncLocked() error {
 		}
 		w.stats.Syncs++
 	}
-	w.synced = w.written
+	w.synced, w.syncedOff = w.written, w.size
 	return nil
 }
 

@@ -159,7 +159,8 @@ func TestBadChecksumInTheMiddleIsCorruption(t *testing.T) {
 	for name, at := range map[string]int64{
 		"payload byte":    midStart + recordHeaderSize + 20,
 		"length byte":     midStart,
-		"header checksum": midStart + 13,
+		"synced field":    midStart + 12,
+		"header checksum": midStart + 21,
 	} {
 		t.Run(name, func(t *testing.T) {
 			d := copyDir(t, dir)
