@@ -194,4 +194,3 @@ func sameEntries(a, b []*messages.Entry) bool {
 		return x.Index == y.Index && x.Term == y.Term && string(x.Data) == string(y.Data)
 	})
 }
-
