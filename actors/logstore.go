@@ -107,18 +107,20 @@ func (m *MemoryLogStore) SaveSnapshot(snap *pb.Snapshot) error {
 			continue
 		}
 		st.snap = snap
-		// Entries the snapshot covers are no longer needed; those after it
-		// stay only if they continue from it.
+		// Entries the snapshot covers are no longer needed. Those after it
+		// stay only when the log holds the snapshot's entry with its term
+		// (a local snapshot); after a snapshot installed from the leader
+		// over a log that diverged there, they belong to another branch.
 		var keep []*pb.Entry
-		for _, e := range st.ents {
-			if e.Index > snap.Metadata.Index {
-				keep = append(keep, e)
+		for i, e := range st.ents {
+			if e.Index == snap.Metadata.Index {
+				if e.Term == snap.Metadata.Term {
+					keep = st.ents[i+1:]
+				}
+				break
 			}
 		}
-		if len(keep) > 0 && keep[0].Index != snap.Metadata.Index+1 {
-			keep = nil
-		}
-		st.ents = keep
+		st.ents = append([]*pb.Entry(nil), keep...)
 	}
 	return nil
 }
