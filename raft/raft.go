@@ -247,7 +247,11 @@ func (r *Raft) becomeLeader() {
 	r.reset(r.term)
 	r.lead = r.id
 	r.role = Leader
-	r.trk.progress[r.id].BecomeReplicate()
+	self := r.trk.progress[r.id]
+	self.BecomeReplicate()
+	// The leader is always active to itself: check-quorum counts it toward
+	// the quorum it must hear from (MsgCheckQuorum clears only the others).
+	self.RecentActive = true
 	// Entries already in the log may carry a conf change not yet applied;
 	// a new one must wait for them.
 	r.pendingConfIndex = r.log.lastIndex()
@@ -285,9 +289,15 @@ func (r *Raft) StepRole(m *pb.Message) error {
 // reports handled when nothing is left for the role's handler. It may change
 // the role; the caller switches behavior before calling the role's handler.
 func (r *Raft) StepCommon(m *pb.Message) (handled bool, err error) {
+	if why := malformed(m, r.id); why != "" {
+		// No correct node sends this: acting on it could corrupt the log
+		// or crash us, so it is dropped before any rule applies.
+		r.logger.Warn("dropped malformed message", "node", r.id, "term", r.term, "from", m.From, "type", m.Type.String(), "reason", why)
+		return true, nil
+	}
 	switch {
 	case m.Term == 0:
-		// Local message.
+		// Local message, or a proposal or read forwarded to the leader.
 	case m.Term > r.term:
 		if m.Type == pb.MessageType_MSG_VOTE || m.Type == pb.MessageType_MSG_PRE_VOTE {
 			force := bytes.Equal(m.Context, campaignTransfer)
@@ -344,6 +354,54 @@ func (r *Raft) StepCommon(m *pb.Message) (handled bool, err error) {
 	return false, nil
 }
 
+// malformed says why no correct node could have sent m to node self ("" if
+// one could).
+func malformed(m *pb.Message, self uint64) string {
+	switch m.Type {
+	case pb.MessageType_MSG_HUP, pb.MessageType_MSG_BEAT, pb.MessageType_MSG_PROP,
+		pb.MessageType_MSG_UNREACHABLE, pb.MessageType_MSG_SNAP_STATUS, pb.MessageType_MSG_CHECK_QUORUM,
+		pb.MessageType_MSG_TRANSFER_LEADER, pb.MessageType_MSG_READ_INDEX:
+		// Local, or a request forwarded to the leader: term 0 is normal.
+		return ""
+	}
+	// A peer message always carries its sender's term; treated as local it
+	// could be answered in term 0 or move us back to term 0.
+	if m.Term == 0 {
+		return "peer message without a term"
+	}
+	// We never send a peer message to ourselves: taking one as ours would
+	// make us our own follower and forward requests to ourselves.
+	if m.From == self {
+		return "peer message from ourselves"
+	}
+	switch m.Type {
+	case pb.MessageType_MSG_APP:
+		// Log matching assumes the entries follow m.Index one by one, with
+		// terms never decreasing from m.LogTerm and none above the leader's.
+		// The index after the last one must exist: Next is last+1.
+		if last := m.Index + uint64(len(m.Entries)); m.LogTerm > m.Term || last < m.Index || last == ^uint64(0) {
+			return "append position out of range"
+		}
+		prevTerm := m.LogTerm
+		for i, e := range m.Entries {
+			if e.Index != m.Index+1+uint64(i) {
+				return "append entries not contiguous after its index"
+			}
+			if e.Term == 0 || e.Term < prevTerm || e.Term > m.Term {
+				return "append entry terms out of order"
+			}
+			prevTerm = e.Term
+		}
+	case pb.MessageType_MSG_SNAP:
+		meta := m.GetSnapshot().GetMetadata()
+		cs := meta.GetConfState()
+		if meta.GetIndex() == 0 || meta.GetIndex() == ^uint64(0) || meta.GetTerm() == 0 || meta.GetTerm() > m.Term || len(cs.GetVoters())+len(cs.GetVotersOutgoing()) == 0 {
+			return "snapshot without a valid index, term or voters"
+		}
+	}
+	return ""
+}
+
 // StepFollower is the follower's handler.
 func (r *Raft) StepFollower(m *pb.Message) error {
 	switch m.Type {
@@ -354,8 +412,7 @@ func (r *Raft) StepFollower(m *pb.Message) error {
 		if r.disableForwarding {
 			return ErrProposalDropped
 		}
-		m.To = r.lead
-		r.send(m)
+		r.forwardToLeader(m)
 	case pb.MessageType_MSG_APP:
 		r.electionElapsed = 0
 		r.lead = m.From
@@ -372,8 +429,7 @@ func (r *Raft) StepFollower(m *pb.Message) error {
 		if r.lead == None {
 			return ErrNoLeader
 		}
-		m.To = r.lead
-		r.send(m)
+		r.forwardToLeader(m)
 	case pb.MessageType_MSG_TIMEOUT_NOW:
 		// The leader hands over: campaign now, skipping pre-vote and the
 		// stickiness of other followers.
@@ -382,8 +438,7 @@ func (r *Raft) StepFollower(m *pb.Message) error {
 		if r.lead == None {
 			return ErrNoLeader
 		}
-		m.To = r.lead
-		r.send(m)
+		r.forwardToLeader(m)
 	case pb.MessageType_MSG_READ_INDEX_RESP:
 		if len(m.Entries) != 1 {
 			return fmt.Errorf("raft: read index response with %d entries", len(m.Entries))
@@ -391,6 +446,15 @@ func (r *Raft) StepFollower(m *pb.Message) error {
 		r.readStates = append(r.readStates, ReadState{Index: m.Index, RequestCtx: m.Entries[0].Data})
 	}
 	return nil
+}
+
+// forwardToLeader hands a request to the leader. It leaves without a term
+// (send stamps a transfer request with ours), also when it reached us from
+// the wire carrying one.
+func (r *Raft) forwardToLeader(m *pb.Message) {
+	m.To = r.lead
+	m.Term = 0
+	r.send(m)
 }
 
 // StepCandidate is the handler of candidates and pre-candidates.

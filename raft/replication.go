@@ -88,7 +88,14 @@ func (r *Raft) maybeSendAppend(to uint64, sendIfEmpty bool) bool {
 	}
 	prevIndex := pr.Next - 1
 	prevTerm, errt := r.log.term(prevIndex)
-	ents, erre := r.log.entries(pr.Next, r.maxMsgSize)
+	var ents []*pb.Entry
+	var erre error
+	// With the window full (a heartbeat response unpaused us) only an empty
+	// append goes out: its ack or rejection frees the window even if every
+	// append in it was lost, without sending beyond the window.
+	if pr.State != StateReplicate || !pr.Inflights.Full() {
+		ents, erre = r.log.entries(pr.Next, r.maxMsgSize)
+	}
 	if len(ents) == 0 && !sendIfEmpty {
 		return false
 	}
@@ -259,6 +266,12 @@ func (r *Raft) handleAppendResponse(m *pb.Message, pr *Progress) {
 		}
 		return
 	}
+	if m.Index > r.log.lastIndex() {
+		// A follower acks only entries we sent it: an ack beyond our log is
+		// malformed, and taking it as Match would point Next past our log.
+		r.logger.Warn("ignored append ack beyond our log", "node", r.id, "term", r.term, "from", m.From, "index", m.Index)
+		return
+	}
 	oldPaused := pr.IsPaused()
 	if !pr.MaybeUpdate(m.Index) {
 		return
@@ -326,7 +339,12 @@ func (r *Raft) handleAppendEntries(m *pb.Message) {
 }
 
 func (r *Raft) handleHeartbeat(m *pb.Message) {
-	r.log.commitTo(m.Commit)
+	// A leader sends min(match, commit), never beyond our log. A larger
+	// commit comes from a malformed message: our entries up to it are not
+	// known to match the leader's, so nothing is committed on its word.
+	if m.Commit <= r.log.lastIndex() {
+		r.log.commitTo(m.Commit)
+	}
 	r.send(&pb.Message{To: m.From, Type: pb.MessageType_MSG_HEARTBEAT_RESP, Context: m.Context})
 }
 
