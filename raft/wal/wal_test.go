@@ -523,3 +523,39 @@ func TestLeftoverTmpFilesAreRemoved(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenCreatesMissingParents(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b", "wal")
+	w, _ := openT(t, dir, Options{})
+	mustSave(t, w, hs(1, 1, 0), mkEnts(1, 1, 1, 10))
+	_, st := reopenT(t, w, dir, Options{})
+	checkEntries(t, st.Entries, 1, 1, term1, 10)
+}
+
+func TestDamagedStampIsCorruption(t *testing.T) {
+	dir := t.TempDir()
+	w, _ := openT(t, dir, Options{})
+	w.Close()
+	path := filepath.Join(dir, stampName)
+	patchFile(t, path, func(b []byte) []byte { return []byte(strings.Replace(string(b), "node-id: 1", "node-id: 2", 1)) })
+	_, _, err := Open(dir, testID, Options{Logger: quietLogger()})
+	wantCorrupt(t, err, path, -1)
+}
+
+func TestForeignSegmentIsCorruption(t *testing.T) {
+	mine, theirs := t.TempDir(), t.TempDir()
+	w, _ := openT(t, mine, Options{})
+	mustSave(t, w, hs(1, 1, 0), mkEnts(1, 1, 1, 10))
+	w.Close()
+	other := Identity{Cluster: "kontiki", ClusterID: 7, NodeID: 2}
+	w2, _, err := Open(theirs, other, Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2.Close()
+	// Node 2's first segment copied over node 1's.
+	b, _ := os.ReadFile(filepath.Join(theirs, segmentName(1)))
+	os.WriteFile(filepath.Join(mine, segmentName(1)), b, 0o600)
+	_, _, err = Open(mine, testID, Options{Logger: quietLogger()})
+	wantCorrupt(t, err, filepath.Join(mine, segmentName(1)), 24)
+}
