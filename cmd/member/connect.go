@@ -1,0 +1,113 @@
+// This file owns the member's NATS client connection: named
+// kontiki-member-<id>, reconnecting forever, with the credentials and TLS
+// of the flags; and its end, a drain that waits until the connection is
+// closed.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// conn is a NATS connection and the channel closed when it is closed.
+type conn struct {
+	*nats.Conn
+	closed chan struct{}
+}
+
+// connectNATS connects to url and waits until connected or ctx is done:
+// an external server that comes up after the member is waited for.
+func connectNATS(ctx context.Context, c *Config, url string, id uint64, logger *slog.Logger) (*conn, error) {
+	logger = logger.With("component", "nats")
+	closed := make(chan struct{})
+	// failing: a failed (re)connect attempt was reported since the last
+	// success; later ones go to Debug until the connection is back.
+	var failing atomic.Bool
+	opts := []nats.Option{
+		nats.Name("kontiki-member-" + strconv.FormatUint(id, 10)),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.RetryOnFailedConnect(true),
+		nats.PingInterval(5 * time.Second),
+		nats.MaxPingsOutstanding(2),
+		nats.DrainTimeout(5 * time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				logger.Warn("NATS disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			failing.Store(false)
+			logger.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ConnectHandler(func(*nats.Conn) { failing.Store(false) }),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			if failing.Swap(true) {
+				logger.Debug("NATS connect attempt failed", "err", err)
+				return
+			}
+			logger.Warn("NATS connect attempt failed; retrying", "err", err)
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			logger.Warn("NATS error", "subject", subject, "err", err)
+		}),
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
+	}
+	if c.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(c.NATSCreds))
+	}
+	if c.NATSUser != "" {
+		opts = append(opts, nats.UserInfo(c.NATSUser, c.NATSPassword))
+	}
+	if c.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(c.TLSCA))
+	}
+	if c.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	cn := &conn{Conn: nc, closed: closed}
+	connected := nc.StatusChanged(nats.CONNECTED)
+	defer nc.RemoveStatusListener(connected)
+	if !nc.IsConnected() {
+		logger.Warn("waiting for NATS", "url", url)
+		select {
+		case <-connected:
+		case <-ctx.Done():
+			nc.Close()
+			return nil, fmt.Errorf("connect to NATS at %s: %w", url, context.Cause(ctx))
+		}
+	}
+	logger.Info("NATS connected", "url", nc.ConnectedUrlRedacted(), "max_payload", nc.MaxPayload())
+	return cn, nil
+}
+
+// drain drains the connection (pending messages are handled, subscriptions
+// end) and waits until it is closed or ctx is done.
+func (c *conn) drain(ctx context.Context) error {
+	if err := c.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		c.Close()
+		return fmt.Errorf("drain NATS connection: %w", err)
+	}
+	select {
+	case <-c.closed:
+		return nil
+	case <-ctx.Done():
+		c.Close()
+		return fmt.Errorf("drain NATS connection: %w", ctx.Err())
+	}
+}
