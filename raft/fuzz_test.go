@@ -75,6 +75,7 @@ func FuzzStepWireMessage(f *testing.F) {
 		{Type: pb.MessageType_MSG_SNAP, From: 1, Term: 3, Snapshot: testSnapshot(50, 3, 1, 2, 3)},
 		{Type: pb.MessageType_MSG_SNAP, From: 1, Term: 3, Snapshot: &pb.Snapshot{Metadata: &pb.SnapshotMetadata{Index: 4, Term: 1}}},
 		{Type: pb.MessageType_MSG_SNAP, From: 1, Term: 3, Snapshot: testSnapshot(^uint64(0), 3, 1, 2, 3)},
+		{Type: pb.MessageType_MSG_HEARTBEAT, From: 1, Term: ^uint64(0)},
 		{Type: pb.MessageType_MSG_VOTE, From: 3, Term: 0},
 		{Type: pb.MessageType_MSG_PRE_VOTE, From: 3, Term: 4, Index: 100, LogTerm: 3},
 		{Type: pb.MessageType_MSG_VOTE_RESP, From: 2, Term: 3},
@@ -226,100 +227,98 @@ func FuzzClusterSchedule(f *testing.F) {
 
 // runSchedule plays one schedule (see FuzzClusterSchedule).
 func runSchedule(t *testing.T, ops []byte) {
-	{
-		if len(ops) > 600 {
-			ops = ops[:600]
+	if len(ops) > 600 {
+		ops = ops[:600]
+	}
+	c := newTestCluster(t, 3, func(cfg *Config) { cfg.ElectionTick = 4; cfg.MaxSizePerMsg = 64; cfg.MaxInflightMsgs = 3 })
+	s := newSafety()
+	down := map[uint64]bool{}
+	proposals := 0
+	arg := func(i *int) int {
+		*i++
+		if *i < len(ops) {
+			return int(ops[*i])
 		}
-		c := newTestCluster(t, 3, func(cfg *Config) { cfg.ElectionTick = 4; cfg.MaxSizePerMsg = 64; cfg.MaxInflightMsgs = 3 })
-		s := newSafety()
-		down := map[uint64]bool{}
-		proposals := 0
-		arg := func(i *int) int {
-			*i++
-			if *i < len(ops) {
-				return int(ops[*i])
+		return 0
+	}
+	for i := 0; i < len(ops); i++ {
+		node := uint64(1 + int(ops[i]>>4)%3)
+		switch ops[i] & 0x0f {
+		case 0: // tick
+			if !down[node] {
+				c.tick(node, 1)
 			}
-			return 0
-		}
-		for i := 0; i < len(ops); i++ {
-			node := uint64(1 + int(ops[i]>>4)%3)
-			switch ops[i] & 0x0f {
-			case 0: // tick
-				if !down[node] {
-					c.tick(node, 1)
-				}
-			case 1: // deliver the k-th message
-				if len(c.queue) > 0 {
-					k := arg(&i) % len(c.queue)
-					m := c.queue[k]
-					c.queue = append(c.queue[:k], c.queue[k+1:]...)
-					if !down[m.To] {
-						c.deliver(m)
-					}
-				}
-			case 2: // drop the k-th message
-				if len(c.queue) > 0 {
-					k := arg(&i) % len(c.queue)
-					c.queue = append(c.queue[:k], c.queue[k+1:]...)
-				}
-			case 3: // duplicate the k-th message
-				if len(c.queue) > 0 && len(c.queue) < 200 {
-					k := arg(&i) % len(c.queue)
-					c.queue = append(c.queue, proto.Clone(c.queue[k]).(*pb.Message))
-				}
-			case 4: // propose
-				if !down[node] {
-					proposals++
-					_ = c.nodes[node].r.Propose([]byte(fmt.Sprintf("p%d", proposals)))
-					c.flushReady(node)
-				}
-			case 5: // isolate a node, or heal everything
-				if arg(&i)%2 == 0 {
-					c.isolate(node)
-				} else {
-					c.heal()
-				}
-			case 6: // read
-				if !down[node] {
-					_ = c.nodes[node].r.ReadIndex([]byte{byte(i)})
-					c.flushReady(node)
-				}
-			case 7: // deliver everything (to the nodes that are up)
-				for steps := 0; len(c.queue) > 0 && steps < 1000; steps++ {
-					m := c.queue[0]
-					c.queue = c.queue[1:]
-					if !down[m.To] {
-						c.deliver(m)
-					}
-				}
-			case 8: // crash: messages to it are lost until it restarts
-				down[node] = true
-			case 9: // restart from durable state
-				if down[node] {
-					c.restart(node)
-					down[node] = false
-				}
-			case 10: // compact the log up to what is applied
-				n := c.nodes[node]
-				if a := n.r.log.applied; a > 0 {
-					if _, err := n.storage.CreateSnapshot(a, n.r.ConfState(), nil); err == nil {
-						_ = n.storage.Compact(a)
-					}
-				}
-			case 11: // transfer leadership
-				if lead := c.leader(); lead != 0 && !down[lead] {
-					_ = c.nodes[lead].r.TransferLeader(node)
-					c.flushReady(lead)
-				}
-			default: // ticks for everyone
-				for _, id := range c.ids {
-					if !down[id] {
-						c.tick(id, 1)
-					}
+		case 1: // deliver the k-th message
+			if len(c.queue) > 0 {
+				k := arg(&i) % len(c.queue)
+				m := c.queue[k]
+				c.queue = append(c.queue[:k], c.queue[k+1:]...)
+				if !down[m.To] {
+					c.deliver(m)
 				}
 			}
-			s.check(t, c, i)
-			checkLocalInvariants(t, c)
+		case 2: // drop the k-th message
+			if len(c.queue) > 0 {
+				k := arg(&i) % len(c.queue)
+				c.queue = append(c.queue[:k], c.queue[k+1:]...)
+			}
+		case 3: // duplicate the k-th message
+			if len(c.queue) > 0 && len(c.queue) < 200 {
+				k := arg(&i) % len(c.queue)
+				c.queue = append(c.queue, proto.Clone(c.queue[k]).(*pb.Message))
+			}
+		case 4: // propose
+			if !down[node] {
+				proposals++
+				_ = c.nodes[node].r.Propose([]byte(fmt.Sprintf("p%d", proposals)))
+				c.flushReady(node)
+			}
+		case 5: // isolate a node, or heal everything
+			if arg(&i)%2 == 0 {
+				c.isolate(node)
+			} else {
+				c.heal()
+			}
+		case 6: // read
+			if !down[node] {
+				_ = c.nodes[node].r.ReadIndex([]byte{byte(i)})
+				c.flushReady(node)
+			}
+		case 7: // deliver everything (to the nodes that are up)
+			for steps := 0; len(c.queue) > 0 && steps < 1000; steps++ {
+				m := c.queue[0]
+				c.queue = c.queue[1:]
+				if !down[m.To] {
+					c.deliver(m)
+				}
+			}
+		case 8: // crash: messages to it are lost until it restarts
+			down[node] = true
+		case 9: // restart from durable state
+			if down[node] {
+				c.restart(node)
+				down[node] = false
+			}
+		case 10: // compact the log up to what is applied
+			n := c.nodes[node]
+			if a := n.r.log.applied; a > 0 {
+				if _, err := n.storage.CreateSnapshot(a, n.r.ConfState(), nil); err == nil {
+					_ = n.storage.Compact(a)
+				}
+			}
+		case 11: // transfer leadership
+			if lead := c.leader(); lead != 0 && !down[lead] {
+				_ = c.nodes[lead].r.TransferLeader(node)
+				c.flushReady(lead)
+			}
+		default: // ticks for everyone
+			for _, id := range c.ids {
+				if !down[id] {
+					c.tick(id, 1)
+				}
+			}
 		}
+		s.check(t, c, i)
+		checkLocalInvariants(t, c)
 	}
 }

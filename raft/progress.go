@@ -115,8 +115,10 @@ func (pr *Progress) MaybeDecrTo(rejected, matchHint uint64) bool {
 		pr.Next = pr.Match + 1
 		return true
 	}
-	// In probe, only the rejection of the probe in flight (Next-1) counts.
-	if pr.Next-1 != rejected {
+	// In probe, only the rejection of the probe in flight (Next-1) counts,
+	// and never one at or below Match: the follower acked that much, so it
+	// cannot be rejecting it (answering one would loop without progress).
+	if pr.Next-1 != rejected || rejected <= pr.Match {
 		return false
 	}
 	pr.Next = max(min(rejected, matchHint+1), pr.Match+1)

@@ -122,6 +122,9 @@ func TestRejectionInProbeFollowsTheHintButNeverBelowMatch(t *testing.T) {
 		{"hint beyond the probe lowers by one", 0, 10, 9, 20, true, 9, false},
 		{"hint below match stops at match+1", 3, 10, 9, 1, true, 4, false},
 		{"rejection of an older probe is stale", 0, 10, 7, 2, false, 10, true},
+		// A follower never rejects an append at or below what it acked: such
+		// a rejection changes nothing and must not trigger another append.
+		{"rejection at the acked index is stale", 9, 10, 9, 8, false, 10, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

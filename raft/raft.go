@@ -354,9 +354,17 @@ func (r *Raft) StepCommon(m *pb.Message) (handled bool, err error) {
 	return false, nil
 }
 
+// maxTermOrIndex bounds the terms and log indexes a message may carry. No
+// cluster gets near it (2^62 entries at a million a second take 146,000
+// years), and below it term+1, index+1 and index+len cannot overflow.
+const maxTermOrIndex = 1 << 62
+
 // malformed says why no correct node could have sent m to node self ("" if
 // one could).
 func malformed(m *pb.Message, self uint64) string {
+	if m.Term >= maxTermOrIndex {
+		return "term out of range"
+	}
 	switch m.Type {
 	case pb.MessageType_MSG_HUP, pb.MessageType_MSG_BEAT, pb.MessageType_MSG_PROP,
 		pb.MessageType_MSG_UNREACHABLE, pb.MessageType_MSG_SNAP_STATUS, pb.MessageType_MSG_CHECK_QUORUM,
@@ -378,8 +386,7 @@ func malformed(m *pb.Message, self uint64) string {
 	case pb.MessageType_MSG_APP:
 		// Log matching assumes the entries follow m.Index one by one, with
 		// terms never decreasing from m.LogTerm and none above the leader's.
-		// The index after the last one must exist: Next is last+1.
-		if last := m.Index + uint64(len(m.Entries)); m.LogTerm > m.Term || last < m.Index || last == ^uint64(0) {
+		if m.LogTerm > m.Term || m.Index >= maxTermOrIndex || m.Index+uint64(len(m.Entries)) >= maxTermOrIndex {
 			return "append position out of range"
 		}
 		prevTerm := m.LogTerm
@@ -395,7 +402,7 @@ func malformed(m *pb.Message, self uint64) string {
 	case pb.MessageType_MSG_SNAP:
 		meta := m.GetSnapshot().GetMetadata()
 		cs := meta.GetConfState()
-		if meta.GetIndex() == 0 || meta.GetIndex() == ^uint64(0) || meta.GetTerm() == 0 || meta.GetTerm() > m.Term || len(cs.GetVoters())+len(cs.GetVotersOutgoing()) == 0 {
+		if meta.GetIndex() == 0 || meta.GetIndex() >= maxTermOrIndex || meta.GetTerm() == 0 || meta.GetTerm() > m.Term || len(cs.GetVoters())+len(cs.GetVotersOutgoing()) == 0 {
 			return "snapshot without a valid index, term or voters"
 		}
 	}

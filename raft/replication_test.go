@@ -403,6 +403,7 @@ func TestMalformedAppendIsDropped(t *testing.T) {
 		{"entry of term 0", &pb.Message{Index: 2, LogTerm: 2, Entries: []*pb.Entry{{Index: 3, Term: 0}}}},
 		{"index overflows", &pb.Message{Index: ^uint64(0), LogTerm: 1, Entries: []*pb.Entry{{Index: 0, Term: 2}}}},
 		{"last entry at the end of the index space", &pb.Message{Index: ^uint64(0) - 1, LogTerm: 1, Entries: []*pb.Entry{{Index: ^uint64(0), Term: 2}}}},
+		{"index wraps around", &pb.Message{Index: ^uint64(0), LogTerm: 1, Entries: []*pb.Entry{{Index: 0, Term: 2}, {Index: 1, Term: 2}}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -859,6 +860,7 @@ func TestMalformedSnapshotIsIgnored(t *testing.T) {
 		{"term 0", testSnapshot(10, 0, 1, 2, 3)},
 		{"term above the message's", testSnapshot(10, 9, 1, 2, 3)},
 		{"index at the end of the index space", testSnapshot(^uint64(0), 2, 1, 2, 3)},
+		{"index near the end of the index space", testSnapshot(^uint64(0)-2, 2, 1, 2, 3)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

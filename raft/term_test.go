@@ -292,3 +292,20 @@ func TestPeerMessageClaimingToComeFromOurselvesIsDropped(t *testing.T) {
 		})
 	}
 }
+
+func TestMessageWithATermAtTheEndOfTheTermSpaceIsDropped(t *testing.T) {
+	// Adopting such a term would overflow at the next campaign (term+1).
+	for _, typ := range []pb.MessageType{pb.MessageType_MSG_HEARTBEAT, pb.MessageType_MSG_PROP, pb.MessageType_MSG_VOTE} {
+		t.Run(typ.String(), func(t *testing.T) {
+			r, s := soloInRole(t, Follower, nil)
+			stepSolo(t, r, s, &pb.Message{Type: typ, From: 2, To: 1, Term: ^uint64(0), Entries: []*pb.Entry{{Data: []byte("x")}}})
+			if r.Term() != 2 {
+				t.Fatalf("adopted term %d", r.Term())
+			}
+			if err := r.Campaign(); err != nil {
+				t.Fatal(err)
+			}
+			drain(r, s)
+		})
+	}
+}
