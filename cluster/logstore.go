@@ -15,9 +15,10 @@ import (
 	"github.com/kontiki-raft/kontiki/raft/wal"
 )
 
-// ClusterID derives the id a data directory is stamped with from the
-// cluster name and its initial voters, so a member pointed at another
-// cluster's directory (or started with other peers) refuses to start.
+// ClusterID derives the id a NEW data directory is stamped with from the
+// cluster name and its initial voters, so members bootstrapped together
+// agree on it without talking. An existing directory keeps the id it was
+// stamped with (a restored cluster's differs: see RestoreDataDir).
 func ClusterID(cluster string, peers []uint64) uint64 {
 	sorted := slices.Clone(peers)
 	slices.Sort(sorted)
@@ -43,9 +44,18 @@ type WALStore struct {
 
 // OpenLogStore opens (creating if new) the write-ahead log in dataDir for
 // node id. It refuses a directory locked by another process or stamped for
-// another cluster or node, and a log that fails its checks.
+// another cluster name or node, and a log that fails its checks.
 func OpenLogStore(dataDir, cluster string, peers []uint64, id uint64, logger *slog.Logger) (*WALStore, error) {
-	s := &WALStore{dir: dataDir, id: wal.Identity{Cluster: cluster, ClusterID: ClusterID(cluster, peers), NodeID: id}, opts: wal.Options{Logger: logger}}
+	clusterID := ClusterID(cluster, peers)
+	stamp, stamped, err := wal.ReadIdentity(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("open log in %s: %w", dataDir, err)
+	}
+	if stamped {
+		// The directory's own id wins: it may be a restored cluster's.
+		clusterID = stamp.ClusterID
+	}
+	s := &WALStore{dir: dataDir, id: wal.Identity{Cluster: cluster, ClusterID: clusterID, NodeID: id}, opts: wal.Options{Logger: logger}}
 	w, st, err := wal.Open(dataDir, s.id, s.opts)
 	if err != nil {
 		return nil, fmt.Errorf("open log in %s: %w", dataDir, err)
@@ -90,6 +100,9 @@ func (s *WALStore) SaveSnapshot(snap *pb.Snapshot) error { return s.wal().SaveSn
 func (s *WALStore) Compact(index uint64) error { return s.wal().Compact(index) }
 
 func (s *WALStore) Durable() bool { return !s.opts.NoSync }
+
+// ClusterID is the id the data directory is stamped with.
+func (s *WALStore) ClusterID() uint64 { return s.id.ClusterID }
 
 // Stats of the underlying log (fsyncs per write for the benchmarks).
 func (s *WALStore) Stats() wal.Stats { return s.wal().Stats() }

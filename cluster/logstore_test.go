@@ -67,4 +67,13 @@ func TestDataDirOfAnotherNodeOrClusterIsRefused(t *testing.T) {
 	if _, err := OpenLogStore(dir, "other", []uint64{1, 2, 3}, 1, nil); !errors.Is(err, wal.ErrIdentityMismatch) {
 		t.Fatalf("other cluster: %v", err)
 	}
+	// The stamped cluster id is kept even if the initial peers flag changes.
+	s, err = OpenLogStore(dir, "kontiki", []uint64{1, 2, 3, 4}, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ClusterID() != ClusterID("kontiki", []uint64{1, 2, 3}) {
+		t.Fatal("reopen did not keep the stamped cluster id")
+	}
+	_ = s.Close()
 }

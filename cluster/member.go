@@ -65,7 +65,11 @@ func StartMember(cfg MemberConfig) (*Member, error) {
 	if m.System == nil {
 		m.System = actor.NewActorSystemWithConfig(actors.SystemConfig(logger))
 	}
-	m.Transport = NewPeerTransport(cfg.NC, cfg.Cluster, cfg.ID, cfg.Peers, logger.With("node", cfg.ID))
+	clusterID := ClusterID(cfg.Cluster, cfg.Peers)
+	if ws, ok := cfg.LogStore.(*WALStore); ok {
+		clusterID = ws.ClusterID()
+	}
+	m.Transport = NewPeerTransport(cfg.NC, cfg.Cluster, clusterID, cfg.ID, cfg.Peers, logger.With("node", cfg.ID))
 	props, err := actors.NewNodeProps(actors.Config{
 		ID: cfg.ID, Peers: cfg.Peers, StateMachine: m.Store, Transport: m.Transport, LogStore: cfg.LogStore,
 		TickInterval: cfg.TickInterval, ElectionTicks: cfg.ElectionTicks, HeartbeatTicks: cfg.HeartbeatTicks,

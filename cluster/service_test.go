@@ -161,24 +161,38 @@ func TestRaftBatchesFromWrongClusterOrSpoofedSenderAreRejected(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := tr.Stats.RejectedCluster.Load() + tr.Stats.RejectedSender.Load() + tr.Stats.RejectedMember.Load() + tr.Stats.RejectedVersion.Load() + tr.Stats.RejectedDecode.Load()
-	send(c.subject("raft.%d.3", target), &pb.Batch{FormatVersion: pb.FormatVersion, Cluster: "other", From: 3, To: target, Messages: []*pb.Message{vote}})
+	id := ClusterID(c.cluster, []uint64{1, 2, 3})
+	s0 := snapshotStats(tr)
+	// Another cluster's name; our name with another cluster's id (a cluster
+	// restored from a snapshot of this one).
+	send(c.subject("raft.%d.3", target), &pb.Batch{FormatVersion: pb.FormatVersion, Cluster: "other", ClusterId: id, From: 3, To: target, Messages: []*pb.Message{vote}})
+	send(c.subject("raft.%d.3", target), &pb.Batch{FormatVersion: pb.FormatVersion, Cluster: c.cluster, ClusterId: id + 1, From: 3, To: target, Messages: []*pb.Message{vote}})
 	// Subject says 2, message says 3.
-	send(c.subject("raft.%d.2", target), &pb.Batch{FormatVersion: pb.FormatVersion, Cluster: c.cluster, From: 2, To: target, Messages: []*pb.Message{vote}})
+	send(c.subject("raft.%d.2", target), &pb.Batch{FormatVersion: pb.FormatVersion, Cluster: c.cluster, ClusterId: id, From: 2, To: target, Messages: []*pb.Message{vote}})
 	// Not a member.
 	stranger := &pb.Message{Type: pb.MessageType_MSG_VOTE, To: target, From: 9, Term: 100, Index: 1 << 40, LogTerm: 100}
-	send(c.subject("raft.%d.9", target), &pb.Batch{FormatVersion: pb.FormatVersion, Cluster: c.cluster, From: 9, To: target, Messages: []*pb.Message{stranger}})
+	send(c.subject("raft.%d.9", target), &pb.Batch{FormatVersion: pb.FormatVersion, Cluster: c.cluster, ClusterId: id, From: 9, To: target, Messages: []*pb.Message{stranger}})
 	// Unknown format version, and garbage.
-	send(c.subject("raft.%d.3", target), &pb.Batch{FormatVersion: 99, Cluster: c.cluster, From: 3, To: target, Messages: []*pb.Message{vote}})
+	send(c.subject("raft.%d.3", target), &pb.Batch{FormatVersion: 99, Cluster: c.cluster, ClusterId: id, From: 3, To: target, Messages: []*pb.Message{vote}})
 	if err := nc.Publish(c.subject("raft.%d.3", target), []byte{0xff, 0xff, 0xff}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "five rejections", func() bool {
-		after := tr.Stats.RejectedCluster.Load() + tr.Stats.RejectedSender.Load() + tr.Stats.RejectedMember.Load() + tr.Stats.RejectedVersion.Load() + tr.Stats.RejectedDecode.Load()
-		return after-before == 5
+	want := rejections{cluster: 2, sender: 1, member: 1, version: 1, decode: 1}
+	waitFor(t, 5*time.Second, "each forged batch rejected by its own check", func() bool {
+		return snapshotStats(tr).minus(s0) == want
 	})
 	st, err := c.members[target].Node.Status(context.Background())
 	if err != nil || st.Term >= 100 {
 		t.Fatalf("a rejected batch changed the term: %d (%v)", st.Term, err)
 	}
+}
+
+type rejections struct{ cluster, sender, member, version, decode uint64 }
+
+func snapshotStats(tr *PeerTransport) rejections {
+	return rejections{tr.Stats.RejectedCluster.Load(), tr.Stats.RejectedSender.Load(), tr.Stats.RejectedMember.Load(), tr.Stats.RejectedVersion.Load(), tr.Stats.RejectedDecode.Load()}
+}
+
+func (a rejections) minus(b rejections) rejections {
+	return rejections{a.cluster - b.cluster, a.sender - b.sender, a.member - b.member, a.version - b.version, a.decode - b.decode}
 }

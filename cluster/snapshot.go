@@ -112,7 +112,7 @@ func (s *snapshotSender) transfer(m *pb.Message) error {
 	for {
 		end := min(offset+uint64(chunk), uint64(len(data)))
 		c := &pb.SnapshotChunk{
-			FormatVersion: pb.FormatVersion, Cluster: s.t.cluster, From: s.t.self, Term: m.Term,
+			FormatVersion: pb.FormatVersion, Cluster: s.t.cluster, ClusterId: s.t.clusterID, From: s.t.self, Term: m.Term,
 			Metadata: snap.Metadata, Offset: offset, Data: data[offset:end],
 			Last: end == uint64(len(data)), TotalSize: uint64(len(data)),
 		}
@@ -185,7 +185,7 @@ func (s *snapshotSender) receive(subject string, data []byte) (*pb.SnapshotAck, 
 	case c.FormatVersion != pb.FormatVersion:
 		s.t.Stats.RejectedVersion.Add(1)
 		ack.Error = fmt.Sprintf("format version %d unsupported", c.FormatVersion)
-	case c.Cluster != s.t.cluster:
+	case c.Cluster != s.t.cluster || c.ClusterId != s.t.clusterID:
 		s.t.Stats.RejectedCluster.Add(1)
 		ack.Error = "wrong cluster"
 	case !ok || from != c.From:

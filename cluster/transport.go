@@ -34,10 +34,11 @@ type TransportStats struct {
 
 // PeerTransport implements actors.Transport over NATS.
 type PeerTransport struct {
-	nc      *nats.Conn
-	subj    subjects
-	cluster string
-	self    uint64
+	nc        *nats.Conn
+	subj      subjects
+	cluster   string
+	clusterID uint64
+	self      uint64
 	logger  *slog.Logger
 	Stats   TransportStats
 
@@ -47,10 +48,11 @@ type PeerTransport struct {
 	snaps   *snapshotSender
 }
 
-// NewPeerTransport creates the transport of node self; members are the ids
-// allowed to talk to it (updated with SetMembers).
-func NewPeerTransport(nc *nats.Conn, cluster string, self uint64, members []uint64, logger *slog.Logger) *PeerTransport {
-	t := &PeerTransport{nc: nc, subj: subjects{cluster}, cluster: cluster, self: self, logger: logger}
+// NewPeerTransport creates the transport of node self of the cluster named
+// cluster with id clusterID; members are the ids allowed to talk to it
+// (updated with SetMembers).
+func NewPeerTransport(nc *nats.Conn, cluster string, clusterID, self uint64, members []uint64, logger *slog.Logger) *PeerTransport {
+	t := &PeerTransport{nc: nc, subj: subjects{cluster}, cluster: cluster, clusterID: clusterID, self: self, logger: logger}
 	t.SetMembers(members)
 	return t
 }
@@ -133,9 +135,9 @@ func (t *PeerTransport) accept(subject string, data []byte) ([]*pb.Message, erro
 		t.Stats.RejectedVersion.Add(1)
 		return nil, fmt.Errorf("%w: %d (we speak %d)", errVersion, b.FormatVersion, pb.FormatVersion)
 	}
-	if b.Cluster != t.cluster {
+	if b.Cluster != t.cluster || b.ClusterId != t.clusterID {
 		t.Stats.RejectedCluster.Add(1)
-		return nil, fmt.Errorf("%w: %q", errCluster, b.Cluster)
+		return nil, fmt.Errorf("%w: %q (id %d)", errCluster, b.Cluster, b.ClusterId)
 	}
 	from, ok := parseID(lastToken(subject))
 	if !ok || from != b.From || b.To != t.self {
@@ -185,7 +187,7 @@ func (t *PeerTransport) Send(ctx actor.SenderContext, msgs []*pb.Message) {
 }
 
 func (t *PeerTransport) publish(to uint64, msgs []*pb.Message) {
-	data, err := proto.Marshal(&pb.Batch{FormatVersion: pb.FormatVersion, Cluster: t.cluster, From: t.self, To: to, Messages: msgs})
+	data, err := proto.Marshal(&pb.Batch{FormatVersion: pb.FormatVersion, Cluster: t.cluster, ClusterId: t.clusterID, From: t.self, To: to, Messages: msgs})
 	if err == nil {
 		err = t.nc.Publish(t.subj.raft(to, t.self), data)
 	}

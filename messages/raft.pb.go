@@ -673,6 +673,9 @@ func (x *Message) GetContext() []byte {
 }
 
 // Batch is the unit on the peer subject kontiki.<c>.raft.<to>.<from>.
+// cluster_id is the id stamped in the sender's data directory: a cluster
+// restored from a snapshot gets a new one, so it never exchanges messages
+// with the cluster it was copied from even under the same name.
 type Batch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FormatVersion uint32                 `protobuf:"varint,1,opt,name=format_version,json=formatVersion,proto3" json:"format_version,omitempty"`
@@ -680,6 +683,7 @@ type Batch struct {
 	From          uint64                 `protobuf:"varint,3,opt,name=from,proto3" json:"from,omitempty"`
 	To            uint64                 `protobuf:"varint,4,opt,name=to,proto3" json:"to,omitempty"`
 	Messages      []*Message             `protobuf:"bytes,5,rep,name=messages,proto3" json:"messages,omitempty"`
+	ClusterId     uint64                 `protobuf:"varint,6,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -747,6 +751,13 @@ func (x *Batch) GetMessages() []*Message {
 		return x.Messages
 	}
 	return nil
+}
+
+func (x *Batch) GetClusterId() uint64 {
+	if x != nil {
+		return x.ClusterId
+	}
+	return 0
 }
 
 type ConfChangeSingle struct {
@@ -867,6 +878,7 @@ type SnapshotChunk struct {
 	Data          []byte                 `protobuf:"bytes,7,opt,name=data,proto3" json:"data,omitempty"`
 	Last          bool                   `protobuf:"varint,8,opt,name=last,proto3" json:"last,omitempty"`
 	TotalSize     uint64                 `protobuf:"varint,9,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	ClusterId     uint64                 `protobuf:"varint,10,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -960,6 +972,13 @@ func (x *SnapshotChunk) GetLast() bool {
 func (x *SnapshotChunk) GetTotalSize() uint64 {
 	if x != nil {
 		return x.TotalSize
+	}
+	return 0
+}
+
+func (x *SnapshotChunk) GetClusterId() uint64 {
+	if x != nil {
+		return x.ClusterId
 	}
 	return 0
 }
@@ -1085,20 +1104,22 @@ const file_raft_proto_rawDesc = "" +
 	" \x01(\bR\x06reject\x12\x1f\n" +
 	"\vreject_hint\x18\v \x01(\x04R\n" +
 	"rejectHint\x12\x18\n" +
-	"\acontext\x18\f \x01(\fR\acontext\"\x9d\x01\n" +
+	"\acontext\x18\f \x01(\fR\acontext\"\xbc\x01\n" +
 	"\x05Batch\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x18\n" +
 	"\acluster\x18\x02 \x01(\tR\acluster\x12\x12\n" +
 	"\x04from\x18\x03 \x01(\x04R\x04from\x12\x0e\n" +
 	"\x02to\x18\x04 \x01(\x04R\x02to\x12/\n" +
-	"\bmessages\x18\x05 \x03(\v2\x13.kontiki.v1.MessageR\bmessages\"[\n" +
+	"\bmessages\x18\x05 \x03(\v2\x13.kontiki.v1.MessageR\bmessages\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x06 \x01(\x04R\tclusterId\"[\n" +
 	"\x10ConfChangeSingle\x12.\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1a.kontiki.v1.ConfChangeTypeR\x04type\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\"^\n" +
 	"\n" +
 	"ConfChange\x126\n" +
 	"\achanges\x18\x01 \x03(\v2\x1c.kontiki.v1.ConfChangeSingleR\achanges\x12\x18\n" +
-	"\acontext\x18\x02 \x01(\fR\acontext\"\x91\x02\n" +
+	"\acontext\x18\x02 \x01(\fR\acontext\"\xb0\x02\n" +
 	"\rSnapshotChunk\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x18\n" +
 	"\acluster\x18\x02 \x01(\tR\acluster\x12\x12\n" +
@@ -1109,7 +1130,10 @@ const file_raft_proto_rawDesc = "" +
 	"\x04data\x18\a \x01(\fR\x04data\x12\x12\n" +
 	"\x04last\x18\b \x01(\bR\x04last\x12\x1d\n" +
 	"\n" +
-	"total_size\x18\t \x01(\x04R\ttotalSize\"\x82\x01\n" +
+	"total_size\x18\t \x01(\x04R\ttotalSize\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\n" +
+	" \x01(\x04R\tclusterId\"\x82\x01\n" +
 	"\vSnapshotAck\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\x04R\x04from\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x1f\n" +

@@ -135,3 +135,18 @@ func writeFileAtomic(fsys FS, path string, data []byte) error {
 	}
 	return nil
 }
+
+// ReadIdentity returns the identity dir is stamped with; ok is false when dir
+// has no stamp yet (a new data directory).
+func ReadIdentity(dir string) (id Identity, ok bool, err error) {
+	path := filepath.Join(dir, stampName)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Identity{}, false, nil
+	}
+	if err != nil {
+		return Identity{}, false, fmt.Errorf("wal: read identity stamp: %w", err)
+	}
+	id, err = decodeStamp(path, b)
+	return id, err == nil, err
+}
