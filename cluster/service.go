@@ -43,7 +43,6 @@ type ServiceConfig struct {
 	MaxValueBytes int
 	// RequestTimeout bounds how long a member works on one request.
 	RequestTimeout time.Duration
-	// Durable is reported in status.
 	Logger  *slog.Logger
 	Version string
 }

@@ -52,6 +52,9 @@ type Config struct {
 
 	// HealthTimeout bounds `member health`'s request.
 	HealthTimeout time.Duration
+
+	// Arg is the command's positional argument (member restore's FILE).
+	Arg string
 }
 
 // embedded reports whether the member runs its own NATS server.
@@ -117,6 +120,9 @@ func loadConfig(cmd *commandSpec, given map[string]string, env func(string) stri
 				return nil, valueError(source{kind: "flag", name: "--" + f.name}, v, err)
 			}
 		}
+	}
+	if cmd.arg != "" {
+		c.Arg = given["arg:"+cmd.arg]
 	}
 	if cmd.check != nil {
 		if err := cmd.check(c); err != nil {

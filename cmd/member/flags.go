@@ -129,6 +129,9 @@ type commandSpec struct {
 	check    func(*Config) error
 	run      func(ctx context.Context, s *session, c *Config) int
 	footer   string
+	// arg names the command's one positional argument ("" for none); it is
+	// recorded in the given map under "arg:<name>".
+	arg string
 }
 
 func (cmd *commandSpec) flags() []*flagSpec {
@@ -177,6 +180,12 @@ func parseArgs(cmd *commandSpec, args []string) (map[string]string, error) {
 	for _, f := range cmd.flags() {
 		fs.Var(recorder{name: f.name, into: given}, f.name, f.usage)
 	}
+	// A positional argument may come first (member restore FILE --data-dir
+	// DIR): the flag package stops at the first non-flag.
+	var positional []string
+	if cmd.arg != "" && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		positional, args = args[:1], args[1:]
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -187,8 +196,16 @@ func parseArgs(cmd *commandSpec, args []string) (map[string]string, error) {
 		}
 		return nil, usagef("%s", msg)
 	}
-	if fs.NArg() > 0 {
-		return nil, usagef("unexpected argument %q", fs.Arg(0))
+	positional = append(positional, fs.Args()...)
+	if cmd.arg != "" {
+		if len(positional) != 1 {
+			return nil, usagef("want exactly one %s argument", cmd.arg)
+		}
+		given["arg:"+cmd.arg] = positional[0]
+		return given, nil
+	}
+	if len(positional) > 0 {
+		return nil, usagef("unexpected argument %q", positional[0])
 	}
 	return given, nil
 }

@@ -75,6 +75,8 @@ func parseCommand(args []string, env func(string) string) (*commandSpec, *Config
 			cmd, args = devCommand, args[1:]
 		case "health":
 			cmd, args = healthCommand, args[1:]
+		case "restore":
+			cmd, args = restoreCommand, args[1:]
 		}
 	}
 	given, err := parseArgs(cmd, args)
@@ -100,7 +102,7 @@ var connectionFlags = []string{
 var raftFlags = []string{"tick", "election-ticks", "heartbeat-ticks", "max-value-bytes", "snapshot-entries"}
 
 var memberCommand = &commandSpec{
-	synopsis: "member [flags]\n       member dev [flags]\n       member health [flags]",
+	synopsis: "member [flags]\n       member dev [flags]\n       member health [flags]\n       member restore FILE --id N --peers IDS --data-dir DIR",
 	about: `member runs one member of a Kontiki cluster: a Raft node serving the
 replicated key-value store over NATS (DESIGN.md §3). Without --nats-url it
 runs an embedded NATS server on --nats-listen, clustered with the other
@@ -108,6 +110,8 @@ members' servers through --nats-cluster-listen and --nats-routes.
 
   member dev      a 3-member demo cluster in this process ('member dev --help')
   member health   exit 0 if a member is ready ('member health --help')
+  member restore  seed a NEW cluster's data directory from a snapshot file
+                  ('member restore --help')
 
 SIGINT or SIGTERM stops the member gracefully within 10s: /readyz answers 503
 at once, a leader hands leadership to the most caught-up follower, the actors
