@@ -30,12 +30,19 @@ func (t *PIDTransport) SetPeer(id uint64, pid *actor.PID) {
 	t.peers[id] = pid
 }
 
+// Send delivers msgs. A snapshot is reported sent at once (SnapshotStatus to
+// the sender): in-process delivery is the whole transfer, and without the
+// report a lost snapshot would leave the follower in snapshot state forever.
 func (t *PIDTransport) Send(ctx actor.SenderContext, msgs []*pb.Message) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	for _, m := range msgs {
-		if pid, ok := t.peers[m.To]; ok {
+		pid, ok := t.peers[m.To]
+		if ok {
 			ctx.Send(pid, m)
+		}
+		if m.Type == pb.MessageType_MSG_SNAP {
+			ctx.Send(ctx.Self(), &SnapshotStatus{ID: m.To, Failed: !ok})
 		}
 	}
 }
