@@ -65,6 +65,10 @@ func natsServerOptions(c *Config, cluster string, id uint64) (*server.Options, e
 			Port:         cport,
 			PingInterval: natsPingInterval,
 			MaxPingsOut:  natsMaxPingsOut,
+			// Clients are given the members' URLs explicitly; advertising
+			// the servers' own (container) addresses would send clients
+			// behind port publishing to addresses they cannot reach.
+			NoAdvertise: true,
 			// A route is not a client: without its own credentials anyone
 			// reaching the cluster port would bypass --nats-user.
 			Username: c.NATSUser,
