@@ -1,0 +1,94 @@
+// The systems under test. Each runs as three members inside one child
+// process (one process per system and repetition), each member with its own
+// data directory under the run's data root; clients run in the same process.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+)
+
+// store is one running three-member cluster as the workloads see it.
+type store interface {
+	// put writes value under key and returns once the system acknowledged
+	// it as committed (durably, where the system is configured so).
+	put(ctx context.Context, key string, value []byte) error
+	// get reads key with the system's linearizable (or closest) read;
+	// a missing key is not an error.
+	get(ctx context.Context, key string) error
+	// syncs counts fsyncs (or fdatasyncs) of all three members so far;
+	// ok is false where the system does not expose it.
+	syncs() (n uint64, ok bool)
+	// info is a short state line (leader, term) recorded around each cell.
+	info(ctx context.Context) string
+	close(ctx context.Context) error
+}
+
+type systemSpec struct {
+	name    string // flag value and JSON key
+	label   string // table row
+	durable bool   // fsync before acknowledging
+	// notes for the table: topology, client path, read path.
+	notes string
+	start func(ctx context.Context, dir string, logw io.Writer) (store, error)
+}
+
+var systems = []systemSpec{
+	{
+		name: "kontiki", label: "Kontiki (WAL, fsync)", durable: true,
+		notes: "3 members (cluster.StartMember + OpenLogStore), each on its own embedded nats-server, servers clustered by routes (the daemon's topology); daemon defaults (tick 100ms); client: the Go client (leader-aware) on one connection to server 1; get = linearizable (ReadIndex)",
+		start: startKontiki,
+	},
+	{
+		name: "jetstream", label: "JetStream KV R3 (sync always)", durable: true,
+		notes: "3 embedded nats-servers clustered by routes, JetStream file storage, sync_interval: always (SyncAlways); KV bucket replicas=3, history 1, allow_direct=false; client: nats.go jetstream KV on one connection to server 1; get = leader-served STREAM.MSG.GET",
+		start: func(ctx context.Context, dir string, logw io.Writer) (store, error) {
+			return startJetStream(ctx, dir, logw, true)
+		},
+	},
+	{
+		name: "jetstream-lazy", label: "JetStream KV R3 (default lazy fsync; NOT durable)", durable: false,
+		notes: "as jetstream, but the server's default sync_interval (2 min): acknowledged writes are not fsynced; a reference row, not a durable peer",
+		start: func(ctx context.Context, dir string, logw io.Writer) (store, error) {
+			return startJetStream(ctx, dir, logw, false)
+		},
+	},
+	{
+		name: "etcd", label: "etcd v3.6.6 (embed)", durable: true,
+		notes: "3 embedded etcd servers (go.etcd.io/etcd/server/v3/embed) on loopback, defaults (WAL fsync on, tick 100ms, election 1s), quota 8 GiB; client: clientv3 with all three endpoints (not leader-aware; followers forward); get = linearizable (default)",
+		start: startEtcd,
+	},
+	{
+		name: "hraft", label: "hashicorp/raft v1.7.3 + raft-boltdb/v2", durable: true,
+		notes: "3 nodes in process, TCP transport on loopback, raft-boltdb/v2 log+stable store (fsync on), library DefaultConfig; client path: in-process Apply on the leader's *raft.Raft (no network hop to the leader); get = VerifyLeader + wait until applied ≥ commit index",
+		start: startHraft,
+	},
+}
+
+func systemByName(name string) (systemSpec, error) {
+	for _, s := range systems {
+		if s.name == name {
+			return s, nil
+		}
+	}
+	var names []string
+	for _, s := range systems {
+		names = append(names, s.name)
+	}
+	sort.Strings(names)
+	return systemSpec{}, fmt.Errorf("unknown system %q (have %s)", name, strings.Join(names, ", "))
+}
+
+// warnLogger is the slog logger the systems under test log to: warnings
+// and errors go to the child's stderr, which the parent keeps per run.
+func warnLogger(w io.Writer) *slog.Logger {
+	if w == nil {
+		w = os.Stderr
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
