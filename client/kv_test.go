@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 func newTestClient(t *testing.T, opts Options) (*Client, *fakeCluster) {
@@ -161,5 +162,27 @@ func TestLocalValidation(t *testing.T) {
 		if err := ValidateKey(key); err != nil {
 			t.Errorf("valid key %q: %v", key, err)
 		}
+	}
+}
+
+func TestProposeRetriesOnlyWhenTheCommandWasNotProposed(t *testing.T) {
+	c, fc := newTestClient(t, Options{Backoff: time.Millisecond})
+	ctx := context.Background()
+	// 503 and 429 mean "not proposed": retried until it goes through.
+	fc.failNext(fakeFailure{code: 503}, fakeFailure{code: 429})
+	if out, err := c.Propose(ctx, []byte("a")); err != nil || string(out) != "ok:a" {
+		t.Fatalf("propose after 503, 429: %q %v", out, err)
+	}
+	if n := len(fc.requests()); n != 3 {
+		t.Fatalf("%d attempts, want 3", n)
+	}
+	// 504: the command may have been applied; a state machine we know
+	// nothing of cannot drop a duplicate, so the caller decides.
+	fc.failNext(fakeFailure{code: 504})
+	if _, err := c.Propose(ctx, []byte("b")); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("propose after 504: %v, want ErrTimeout", err)
+	}
+	if n := len(fc.requests()); n != 4 {
+		t.Fatalf("a 504 was retried: %d attempts in all, want 4", n)
 	}
 }
