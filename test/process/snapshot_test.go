@@ -1,0 +1,175 @@
+// A follower left behind past the leader's compaction rejoins by snapshot.
+package process
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/kontiki-raft/kontiki/client"
+	"github.com/kontiki-raft/kontiki/internal/history"
+)
+
+// snapshotEntries is the members' --snapshot-entries in the snapshot test.
+// The entries kept behind a snapshot for slow followers are the member's
+// default (5000): cmd/member has no flag for the keep window.
+const (
+	snapshotEntries = 200
+	keepEntries     = 5000
+)
+
+// A follower stopped long enough that the leader compacts its log past the
+// follower's last entry rejoins by snapshot: its data ends equal to the
+// others', and it demonstrably installed a snapshot (its log now starts
+// past where it stopped; the leader logged "snapshot sent" to it). A
+// recorded load runs throughout and stays linearizable.
+func TestFollowerRejoinsBySnapshot(t *testing.T) {
+	for _, fault := range []string{"SIGSTOP", "SIGKILL"} {
+		t.Run(fault, func(t *testing.T) { followerRejoinsBySnapshot(t, fault) })
+	}
+}
+
+func followerRejoinsBySnapshot(t *testing.T, fault string) {
+	c := startCluster(t, options{snapshotEntries: snapshotEntries})
+	h := history.New()
+	c.record(h)
+	prefix := "t6" + fault[3:4] + "."
+	load, err := history.StartLoad(c.loadConfig(prefix, 3*time.Minute), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer load.Stop()
+	c.waitAcked(h, 0, 100, time.Minute)
+
+	lead, _ := c.leader(10 * time.Second)
+	follower := c.peers[0]
+	if follower == lead {
+		follower = c.peers[1]
+	}
+	before, err := c.status(follower)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Mark(fmt.Sprintf("%s follower %d", fault, follower))
+	if fault == "SIGSTOP" {
+		c.pause(follower)
+	} else {
+		c.kill(follower)
+	}
+
+	// Write until the leader's log starts past the follower's last entry.
+	start := time.Now()
+	bulk := startBulkWriters(c, prefix+"bulk.", 32)
+	sawSnapshotState := false
+	c.waitFor(3*time.Minute, fmt.Sprintf("the leader to compact past the follower's last index %d", before.LastIndex), func() bool {
+		st, err := c.status(lead)
+		if err != nil {
+			return false
+		}
+		if p, ok := st.Progress[follower]; ok && p.State == "snapshot" {
+			sawSnapshotState = true
+		}
+		return st.FirstIndex > before.LastIndex+1
+	})
+	written := bulk.stop()
+	compacted := time.Since(start)
+	ls, _ := c.status(lead)
+
+	h.Mark(fmt.Sprintf("restore follower %d", follower))
+	if fault == "SIGSTOP" {
+		c.resume(follower)
+	} else {
+		c.start(follower)
+	}
+	rejoin := time.Now()
+	c.waitFor(time.Minute, "the follower to catch up", func() bool {
+		st, err := c.status(follower)
+		if err != nil {
+			return false
+		}
+		if p, ok := c.leaderProgress(lead, follower); ok && p.State == "snapshot" {
+			sawSnapshotState = true
+		}
+		return st.Applied >= ls.Commit
+	})
+	caughtUp := time.Since(rejoin)
+	c.waitAcked(h, h.Now(), 100, time.Minute)
+	load.Stop()
+	c.finish(h, prefix)
+
+	after, err := c.status(follower)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := c.logLines(lead, regexp.MustCompile(`msg="snapshot sent".* to=`+strconv.FormatUint(follower, 10)+`\b`))
+	t.Logf("%s follower %d at last index %d; %d bulk writes in %v until the leader's log started at %d (commit %d); follower caught up %v after rejoining; its log now starts at %d; leader logged %d \"snapshot sent\" to it; progress state \"snapshot\" seen: %v",
+		fault, follower, before.LastIndex, written, compacted.Round(time.Millisecond), ls.FirstIndex, ls.Commit,
+		caughtUp.Round(time.Millisecond), after.FirstIndex, len(sent), sawSnapshotState)
+	if after.FirstIndex <= before.LastIndex+1 {
+		c.errorf("follower's log starts at %d, not past its last index %d before the fault: no snapshot installed", after.FirstIndex, before.LastIndex)
+	}
+	if len(sent) == 0 {
+		c.errorf("the leader's log has no \"snapshot sent\" line for member %d", follower)
+	}
+}
+
+// leaderProgress is the leader's view of peer.
+func (c *procCluster) leaderProgress(lead, peer uint64) (client.PeerProgress, bool) {
+	st, err := c.status(lead)
+	if err != nil {
+		return client.PeerProgress{}, false
+	}
+	p, ok := st.Progress[peer]
+	return p, ok
+}
+
+// bulkWriters put as fast as they can on their own keys (not recorded: they
+// only fill the log).
+type bulkWriters struct {
+	halt chan struct{}
+	wg   sync.WaitGroup
+	n    atomic.Int64
+}
+
+func startBulkWriters(c *procCluster, prefix string, writers int) *bulkWriters {
+	b := &bulkWriters{halt: make(chan struct{})}
+	for i := range writers {
+		nc, err := c.connect()
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		cl := client.New(nc, client.Options{Cluster: clusterName, Timeout: time.Second})
+		b.wg.Add(1)
+		go func(nc *nats.Conn) {
+			defer b.wg.Done()
+			defer nc.Close()
+			value := make([]byte, 64)
+			for j := 0; ; j++ {
+				select {
+				case <-b.halt:
+					return
+				default:
+				}
+				ctx, cancel := ctxTimeout(5 * time.Second)
+				_, err := cl.Put(ctx, fmt.Sprintf("%s%d", prefix, (i*1000+j)%512), value)
+				cancel()
+				if err == nil {
+					b.n.Add(1)
+				}
+			}
+		}(nc)
+	}
+	return b
+}
+
+func (b *bulkWriters) stop() int64 {
+	close(b.halt)
+	b.wg.Wait()
+	return b.n.Load()
+}
