@@ -207,6 +207,9 @@ func (n *node) start(ctx actor.Context) error {
 		MaxSizePerMsg: n.cfg.MaxSizePerMsg, MaxInflightMsgs: n.cfg.MaxInflightMsgs,
 		MaxInflightBytes: n.cfg.MaxInflightBytes, MaxUncommittedEntriesSize: n.cfg.MaxUncommittedBytes,
 		Rand: n.opts.rand, Logger: n.cfg.Logger,
+		// The read lease counts on followers not voting for an election
+		// timeout after they acknowledged us, also across their reboot.
+		QuietAfterRestart: true,
 	}
 	if n.raft, err = raft.New(rc); err != nil {
 		return err

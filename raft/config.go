@@ -41,8 +41,15 @@ type Config struct {
 	// DisableProposalForwarding makes followers reject proposals instead of
 	// forwarding them to the leader.
 	DisableProposalForwarding bool
-	Rand                      Rand
-	Logger                    *slog.Logger
+	// QuietAfterRestart: a node restarting with a term ignores vote
+	// requests for an election timeout, as if it had just heard from a
+	// leader (with check-quorum). Before it went down it may have
+	// acknowledged a leader whose lease counts on its stickiness; without
+	// this a reboot lets it vote at once, and a new leader can be elected
+	// while the old one still serves lease reads.
+	QuietAfterRestart bool
+	Rand              Rand
+	Logger            *slog.Logger
 }
 
 // Defaults used when a field is zero.

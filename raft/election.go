@@ -8,6 +8,9 @@ import (
 
 // Tick advances logical time by one tick.
 func (r *Raft) Tick() {
+	if r.restartQuiet > 0 {
+		r.restartQuiet--
+	}
 	if r.role == Leader {
 		r.tickHeartbeat()
 	} else {

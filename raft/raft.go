@@ -78,6 +78,12 @@ type Raft struct {
 	// randomizedElectionTimeout in [electionTimeout, 2*electionTimeout).
 	randomizedElectionTimeout int
 	rand                      Rand
+	// restartQuiet counts down the ticks after a restart during which vote
+	// requests are ignored as if a leader had just been heard from: before
+	// it went down this node may have acknowledged a leader whose lease (and
+	// leader stickiness) counts on it not voting for an election timeout.
+	// A reboot must not let it break that promise.
+	restartQuiet int
 
 	// leadTransferee is the target of an ongoing leadership transfer.
 	leadTransferee uint64
@@ -129,6 +135,10 @@ func New(cfg Config) (*Raft, error) {
 		}
 		r.log.committed = hs.Commit
 		r.term, r.vote = hs.Term, hs.Vote
+	}
+	if cfg.QuietAfterRestart && r.term > 0 {
+		// It may have acknowledged a leader just before: see restartQuiet.
+		r.restartQuiet = r.electionTimeout
 	}
 	if cfg.Applied > 0 {
 		if cfg.Applied > r.log.committed {
@@ -301,12 +311,13 @@ func (r *Raft) StepCommon(m *pb.Message) (handled bool, err error) {
 	case m.Term > r.term:
 		if m.Type == pb.MessageType_MSG_VOTE || m.Type == pb.MessageType_MSG_PRE_VOTE {
 			force := bytes.Equal(m.Context, campaignTransfer)
-			inLease := r.checkQuorum && r.lead != None && r.electionElapsed < r.electionTimeout
+			inLease := r.checkQuorum && ((r.lead != None && r.electionElapsed < r.electionTimeout) || r.restartQuiet > 0)
 			if !force && inLease {
 				// Leader stickiness: we heard from a leader within the
-				// election timeout, so this campaign is not needed. Not
-				// even the term is raised, so a rejoining node cannot
-				// depose a healthy leader.
+				// election timeout (or restarted within it, and may have),
+				// so this campaign is not needed. Not even the term is
+				// raised, so a rejoining node cannot depose a healthy
+				// leader.
 				r.logger.Debug("ignored vote request within lease", "node", r.id, "term", r.term, "from", m.From, "msg_term", m.Term)
 				return true, nil
 			}
