@@ -223,7 +223,7 @@ func CheckWatch(ops []Op, events []client.Event, prefix string, from, upTo uint6
 		switch {
 		case !ok:
 			v.add("acknowledged %s %s=%q at revision %d: no event", op.Kind, op.Key, op.Value, op.Revision)
-		case ev.Key != op.Key || (op.Kind != KindDelete && string(ev.Value) != op.Value):
+		case ev.Key != op.Key || (op.Kind == KindDelete) != (ev.Op == client.OpDelete) || (op.Kind != KindDelete && string(ev.Value) != op.Value):
 			v.add("acknowledged %s %s=%q at revision %d: the event there is %s %s=%q", op.Kind, op.Key, op.Value, op.Revision, ev.Op, ev.Key, ev.Value)
 		}
 	}

@@ -129,3 +129,21 @@ func TestSummarize(t *testing.T) {
 		t.Fatalf("median %v", m)
 	}
 }
+
+func TestCheckWatchDeletes(t *testing.T) {
+	ops := []Op{
+		put(0, "p.a", "x", 0, 1, 5),
+		del(0, "p.a", 2, 3, StatusOK, 6),
+		del(1, "p.a", 4, 0, StatusUnknown, 0),
+	}
+	delEv := func(rev uint64) client.Event { return client.Event{Op: client.OpDelete, Key: "p.a", Revision: rev} }
+	if err := CheckWatch(ops, []client.Event{ev("p.a", "x", 5), delEv(6)}, "p.", 1, 6); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckWatch(ops, []client.Event{ev("p.a", "x", 5), ev("p.a", "x2", 6)}, "p.", 1, 6); err == nil {
+		t.Fatal("a put where an acknowledged delete was: no error")
+	}
+	if err := CheckWatch(ops[:2], []client.Event{ev("p.a", "x", 5), delEv(6), delEv(7)}, "p.", 1, 7); err == nil {
+		t.Fatal("a delete nobody issued: no error")
+	}
+}

@@ -20,10 +20,14 @@
 //     write returns at +infinity: it may take effect at any point after its
 //     call, or never. Reads that did not succeed are dropped.
 //
-// Check runs porcupine v1.3.1 over the history with the model of model.go (a
-// revisioned register per key, partitioned by key) and keeps the history
-// (JSON) and porcupine's HTML visualization when the verdict is not Ok.
-// acked.go holds the end-of-run checks (no acknowledged write lost, no write
-// applied twice, a watch saw every change once and in order) and
-// throughput.go the before/during/after summary around a fault.
+// Files: history.go (Op, History, the clock and the JSON form), recorder.go
+// (one client process: attempts, retries with one request id, RawGet for
+// aimed probes), load.go (the N-client load), classify.go, model.go (the
+// porcupine model: a revisioned register per key, partitioned by key),
+// check.go (Check: porcupine with a timeout; Illegal and Unknown both fail,
+// and the history JSON and porcupine's HTML visualization are kept in the
+// caller's directory), acked.go (no acknowledged write lost, no write
+// applied twice, a watch saw every change once and in order), watchlog.go
+// (a watch held for a whole run) and throughput.go (before/during/after a
+// fault, time to the first write).
 package history

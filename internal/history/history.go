@@ -176,6 +176,20 @@ func (h *History) Ops() []Op {
 	return ops
 }
 
+// Count returns how many recorded ops satisfy f, without copying them (for
+// polling a running load).
+func (h *History) Count(f func(*Op) bool) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for i := range h.ops {
+		if f(&h.ops[i]) {
+			n++
+		}
+	}
+	return n
+}
+
 // Marks returns a copy of the marks in time order.
 func (h *History) Marks() []Mark {
 	h.mu.Lock()

@@ -111,6 +111,14 @@ func (r *Recorder) write(op Op) Op {
 // run performs op's attempts until one settles it or OpTimeout passes, and
 // records the op. attempt returns a read's value, the revision and the
 // error of one request.
+//
+// A settled answer is the truth even after ambiguous attempts: every
+// attempt carries the same request id and the dedupe check runs when an
+// entry is applied, so if an earlier attempt's entry is applied at all it is
+// applied before the settling one (an entry of an older term after it in
+// the log cannot commit), and the settling attempt reports its result. A
+// 503/429 after an ambiguous attempt settles nothing: that earlier entry may
+// still commit, so running out of time then leaves the outcome unknown.
 func (r *Recorder) run(op Op, attempt func(ctx context.Context) (string, uint64, error)) Op {
 	op.Worker, op.Process = r.worker, r.process
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.OpTimeout)

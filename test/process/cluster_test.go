@@ -521,7 +521,8 @@ func (c *procCluster) logLines(id uint64, re *regexp.Regexp) []string {
 	return out
 }
 
-// loadConfig is the default load of a test: 8 clients on keys under prefix.
+// loadConfig is the default load of a test: 8 clients on keys under prefix,
+// deletes in the mix.
 func (c *procCluster) loadConfig(prefix string, d time.Duration) history.LoadConfig {
 	return history.LoadConfig{
 		Connect:        func(int) (*nats.Conn, error) { return c.connect() },
@@ -529,6 +530,7 @@ func (c *procCluster) loadConfig(prefix string, d time.Duration) history.LoadCon
 		Clients:        8,
 		KeyPrefix:      prefix,
 		Duration:       d,
+		Mix:            history.Mix{Put: 32, CAS: 15, Get: 28, LeaseGet: 20, Delete: 5},
 		AttemptTimeout: time.Second,
 		Recorder:       history.RecorderConfig{OpTimeout: 10 * time.Second},
 	}
@@ -552,13 +554,7 @@ func (c *procCluster) waitAcked(h *history.History, after int64, n int, timeout 
 
 // countAcked counts the acknowledged writes called at or after time after.
 func countAcked(h *history.History, after int64) int {
-	k := 0
-	for _, op := range h.Ops() {
-		if op.Acknowledged() && op.Call >= after {
-			k++
-		}
-	}
-	return k
+	return h.Count(func(op *history.Op) bool { return op.Acknowledged() && op.Call >= after })
 }
 
 // finish runs the common end of a load test whose keys are all under

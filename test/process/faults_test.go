@@ -5,6 +5,7 @@ package process
 import (
 	"fmt"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -278,5 +279,64 @@ func TestLeaderKilledRepeatedly(t *testing.T) {
 		history.Median(firstWrites).Round(time.Millisecond), history.Max(firstWrites).Round(time.Millisecond))
 	if m := history.Max(firstWrites); m > 3*maxElection {
 		t.Logf("note: slowest recovery %v exceeds 3 election timeouts (%v); asserted only in TestLeaderKilledUnderLoad", m, 3*maxElection)
+	}
+}
+
+// The leader gets SIGTERM under load: it hands leadership over (no
+// election timeout to wait for), exits 0 within the member's 10 s stop
+// deadline, and the history stays linearizable with nothing lost.
+func TestLeaderTerminatedUnderLoad(t *testing.T) {
+	c := startCluster(t, options{})
+	h := history.New()
+	c.record(h)
+	load, err := history.StartLoad(c.loadConfig("t8.", 3*time.Minute), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer load.Stop()
+	n := writesPerPhase()
+	c.waitAcked(h, 0, n, time.Minute)
+
+	lead, term := c.leader(10 * time.Second)
+	fault := h.Mark(fmt.Sprintf("SIGTERM leader %d", lead))
+	start := time.Now()
+	exited := make(chan error, 1)
+	go func() {
+		m := c.members[lead]
+		_ = m.cmd.Process.Signal(syscall.SIGTERM)
+		<-m.done
+		if code := m.cmd.ProcessState.ExitCode(); code != 0 {
+			exited <- fmt.Errorf("member %d exited with code %d after SIGTERM", lead, code)
+			return
+		}
+		exited <- nil
+	}()
+	probe := c.availabilityProbe(h, fault, "t8.probe")
+	newLead, elected := c.waitNewLeader(lead, term, 10*time.Second)
+	served := <-probe
+	var exitErr error
+	select {
+	case exitErr = <-exited:
+	case <-time.After(15 * time.Second):
+		c.fatalf("member %d still running 15s after SIGTERM", lead)
+	}
+	stopped := time.Since(start)
+	h.Mark(fmt.Sprintf("member %d exited", lead))
+	c.waitAcked(h, fault, n, time.Minute)
+	restart := h.Mark(fmt.Sprintf("restart member %d", lead))
+	c.start(lead)
+	c.waitReady(30*time.Second, lead)
+	c.waitAcked(h, restart, n, time.Minute)
+	load.Stop()
+
+	c.finish(h, "t8.")
+	summary(t, "leader SIGTERM (during = until the restart)", h.Ops(), fault, restart)
+	t.Logf("leader %d got SIGTERM: member %d leads after %v; the probe's first write acknowledged %v after the signal; the process exited after %v (%v)",
+		lead, newLead, elected.Round(time.Millisecond), served.Round(time.Millisecond), stopped.Round(time.Millisecond), exitErr)
+	if exitErr != nil {
+		c.errorf("%v", exitErr)
+	}
+	if bound := 3 * maxElection; served < 0 || served > bound {
+		c.errorf("first acknowledged probe write %v after SIGTERM, want within 3 election timeouts (%v)", served, bound)
 	}
 }
