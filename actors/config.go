@@ -28,8 +28,8 @@ type Config struct {
 	ElectionTicks  int
 	HeartbeatTicks int
 	// LeaseDuration bounds lease reads after a quorum-acknowledged heartbeat
-	// round was sent. It must be shorter than the minimum election timeout
-	// (E × TickInterval); default 3/4 of it.
+	// round was sent. It must be shorter than a follower's shortest
+	// stickiness, (E-1) × TickInterval; default 3/4 of that.
 	LeaseDuration time.Duration
 
 	// SnapshotEntries: take a snapshot after this many applied entries
@@ -68,12 +68,17 @@ func (c *Config) validate() error {
 	if c.HeartbeatTicks == 0 {
 		c.HeartbeatTicks = raft.DefaultHeartbeatTick
 	}
-	minElection := time.Duration(c.ElectionTicks) * c.TickInterval
-	if c.LeaseDuration == 0 {
-		c.LeaseDuration = minElection * 3 / 4
+	if c.ElectionTicks < 2 {
+		return errors.New("actors: config: ElectionTicks must be at least 2")
 	}
-	if c.LeaseDuration >= minElection {
-		return errors.New("actors: config: LeaseDuration must be shorter than the minimum election timeout")
+	// After a heartbeat a follower ignores vote requests for at least E-1
+	// ticks: a tick may already be pending when it resets its timer.
+	stickiness := time.Duration(c.ElectionTicks-1) * c.TickInterval
+	if c.LeaseDuration == 0 {
+		c.LeaseDuration = stickiness * 3 / 4
+	}
+	if c.LeaseDuration >= stickiness {
+		return errors.New("actors: config: LeaseDuration must be shorter than (ElectionTicks-1) × TickInterval")
 	}
 	if c.SnapshotEntries == 0 {
 		c.SnapshotEntries = 10000

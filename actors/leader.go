@@ -39,7 +39,12 @@ func (n *node) propose(ctx actor.Context, m *Propose) {
 		n.reply(ctx, ctx.Sender(), &ProposeResult{ID: m.ID, Err: err})
 		return
 	}
-	n.proposals[n.raft.LastIndex()] = proposalWaiter{to: ctx.Sender(), id: m.ID, term: n.raft.Term()}
+	index := n.raft.LastIndex()
+	if old, ok := n.proposals[index]; ok {
+		// An earlier leadership's proposal at this index never committed.
+		n.reply(ctx, old.to, &ProposeResult{ID: old.id, Err: ErrProposalLost})
+	}
+	n.proposals[index] = proposalWaiter{to: ctx.Sender(), id: m.ID, term: n.raft.Term()}
 }
 
 // leaseRead answers once applied reaches the commit index, if the lease holds
@@ -47,6 +52,7 @@ func (n *node) propose(ctx actor.Context, m *Propose) {
 // our lease to run out).
 func (n *node) leaseRead(ctx actor.Context, m *Read) {
 	if !n.raft.CommittedInTerm() || n.raft.LeadTransferee() != raft.None || !n.lease.valid(n.opts.clock.Now()) {
+		// The caller falls back to a ReadIndex round.
 		n.reply(ctx, ctx.Sender(), &ReadResult{ID: m.ID, Err: ErrLeaseExpired})
 		return
 	}

@@ -3,14 +3,24 @@
 // LeaseDuration: every follower that acknowledged that round heard from us no
 // earlier than its send time, and ignores vote requests for an election
 // timeout after that (leader stickiness), so no other leader can exist before
-// sendTime + the minimum election timeout. Pauses only make this safer: a
-// paused leader's lease runs out on the wall clock while it is stopped.
+// sendTime + (E-1) ticks (a tick may already be pending when a follower
+// resets its election timer). Process pauses (SIGSTOP, GC) only make this
+// safer: a paused leader's lease runs out on the wall clock while it is
+// stopped. Not covered: the monotonic clock stops during a host or VM
+// suspend, and every member must run with the same tick and election ticks.
+// Two more cases break stickiness and are closed elsewhere: a leader that
+// sent MsgTimeoutNow (revoke) and a follower that restarted (the core's
+// QuietAfterRestart).
 package actors
 
 import "time"
 
 type lease struct {
 	duration time.Duration
+	// revoked: this leader told a transferee to campaign (MsgTimeoutNow);
+	// that campaign ignores stickiness, so no lease holds until the next
+	// leadership.
+	revoked bool
 	// sentAt maps a heartbeat round to when it was sent; rounds are few in
 	// flight, older ones are dropped when a newer one is acknowledged.
 	sentAt map[uint64]time.Time
@@ -35,10 +45,13 @@ func (l *lease) acked(round uint64) {
 	}
 }
 
-func (l *lease) valid(now time.Time) bool { return now.Before(l.validUntil) }
+func (l *lease) valid(now time.Time) bool { return !l.revoked && now.Before(l.validUntil) }
+
+func (l *lease) revoke() { l.revoked = true }
 
 // reset forgets everything: a new term, or leadership lost.
 func (l *lease) reset() {
 	l.validUntil = time.Time{}
+	l.revoked = false
 	clear(l.sentAt)
 }

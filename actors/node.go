@@ -6,6 +6,7 @@
 package actors
 
 import (
+	crand "crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
@@ -62,9 +63,13 @@ type node struct {
 	confState *pb.ConfState
 	// proposals waiting for their entry to apply, by log index.
 	proposals map[uint64]proposalWaiter
-	// reads waiting for a read index, by request context.
+	// reads waiting for a read index, by sequence number.
 	reads   map[uint64]readWaiter
 	readSeq uint64
+	// incarnation tags this actor's read requests: an answer the leader
+	// sends to a previous incarnation (before a restart) must not satisfy a
+	// new read that happens to reuse its sequence number.
+	incarnation uint64
 
 	handedSinceSnapshot uint64
 	snapshotting        bool
@@ -102,6 +107,7 @@ func (n *node) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		n.ticker.stop()
 		n.failReads(ctx, ErrStopped)
+		n.failProposals(ctx, ErrStopped)
 		return
 	case *actor.Restarting:
 		n.ticker.stop()
@@ -215,6 +221,7 @@ func (n *node) start(ctx actor.Context) error {
 		return err
 	}
 	n.role = n.raft.Role()
+	n.incarnation = newIncarnation(n.opts.rand)
 	n.applier = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &applier{id: n.cfg.ID, sm: n.cfg.StateMachine, applied: &n.applied, observer: n.opts.observer}
 	}, n.opts.propsOptions...))
@@ -265,6 +272,12 @@ func (n *node) drain(ctx actor.Context) {
 		}
 		var early, late []*pb.Message
 		for _, m := range rd.Messages {
+			if m.Type == pb.MessageType_MSG_TIMEOUT_NOW {
+				// The transferee campaigns past every follower's
+				// stickiness, whenever the message arrives: no lease
+				// read for the rest of this leadership.
+				n.lease.revoke()
+			}
 			if raft.SendsBeforePersist(m) {
 				early = append(early, m)
 			} else {
@@ -323,6 +336,8 @@ func (n *node) handToApplier(ctx actor.Context, rd *raft.Ready) {
 		n.confState = rd.Snapshot.Metadata.ConfState
 		ctx.Send(n.applier, &restoreState{snap: rd.Snapshot})
 		n.failProposalsUpTo(ctx, rd.Snapshot.Metadata.Index)
+		// The installed snapshot is as good as one of our own.
+		n.handedSinceSnapshot = 0
 	}
 	if len(rd.CommittedEntries) == 0 {
 		return
@@ -381,6 +396,13 @@ func (n *node) failProposalsUpTo(ctx actor.Context, index uint64) {
 	}
 }
 
+func (n *node) failProposals(ctx actor.Context, err error) {
+	for i, w := range n.proposals {
+		delete(n.proposals, i)
+		n.reply(ctx, w.to, &ProposeResult{ID: w.id, Err: err})
+	}
+}
+
 func (n *node) onSnapshotTaken(ctx actor.Context, m *snapshotTaken) {
 	n.snapshotting = false
 	if m.err != nil {
@@ -410,6 +432,13 @@ func (n *node) onSnapshotTaken(ctx actor.Context, m *snapshotTaken) {
 
 func (n *node) onSoftState(ctx actor.Context, ss *raft.SoftState) {
 	if ss.Lead != n.lead {
+		if n.lead == n.cfg.ID {
+			// Our proposals may still commit under the next leader, or
+			// not: the outcome is unknown, and the proposer retries with
+			// its request id rather than wait for an answer that may
+			// never come (this node may be partitioned away).
+			n.failProposals(ctx, ErrLeadershipLost)
+		}
 		n.lead = ss.Lead
 		n.logger.Info("leader changed", "term", n.raft.Term(), "leader", ss.Lead)
 		// Pending ReadIndex requests belonged to the old leadership.
@@ -417,12 +446,13 @@ func (n *node) onSoftState(ctx actor.Context, ss *raft.SoftState) {
 	}
 }
 
-// read requests: the context carried through the core is the request's
-// sequence number.
+// read requests: the context carried through the core is this incarnation's
+// nonce and the request's sequence number.
 func (n *node) startRead(ctx actor.Context, id uint64) {
 	n.readSeq++
 	seq := n.readSeq
-	if err := n.raft.ReadIndex(binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+	rctx := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, n.incarnation), seq)
+	if err := n.raft.ReadIndex(rctx); err != nil {
 		n.reply(ctx, ctx.Sender(), &ReadResult{ID: id, Err: err})
 		return
 	}
@@ -430,10 +460,10 @@ func (n *node) startRead(ctx actor.Context, id uint64) {
 }
 
 func (n *node) onReadState(ctx actor.Context, rs raft.ReadState) {
-	if len(rs.RequestCtx) != 8 {
-		return
+	if len(rs.RequestCtx) != 16 || binary.BigEndian.Uint64(rs.RequestCtx) != n.incarnation {
+		return // an answer to a previous incarnation of this node
 	}
-	seq := binary.BigEndian.Uint64(rs.RequestCtx)
+	seq := binary.BigEndian.Uint64(rs.RequestCtx[8:])
 	w, ok := n.reads[seq]
 	if !ok {
 		return
@@ -479,4 +509,17 @@ func (n *node) fatal(ctx actor.Context, err error) {
 	n.stopped = true
 	n.ticker.stop()
 	ctx.Stop(ctx.Self())
+}
+
+// newIncarnation draws a nonce from the injected randomness when there is
+// one (the simulation replays it), from the OS otherwise.
+func newIncarnation(r raft.Rand) uint64 {
+	if r != nil {
+		return uint64(r.IntN(1<<62))<<2 | uint64(r.IntN(4))
+	}
+	var b [8]byte
+	if _, err := crand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return binary.BigEndian.Uint64(b[:])
 }
