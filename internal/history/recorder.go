@@ -130,13 +130,13 @@ func (r *Recorder) run(op Op, attempt func(ctx context.Context) (string, uint64,
 	for {
 		op.Attempts++
 		value, rev, err := attempt(ctx)
+		class := classify(err)
 		if err != nil {
 			last = err
-			if len(op.Trace) < maxTrace {
+			if class != settled && len(op.Trace) < maxTrace {
 				op.Trace = append(op.Trace, fmt.Sprintf("+%dms: %v", (r.h.Now()-op.Call)/int64(time.Millisecond), err))
 			}
 		}
-		class := classify(err)
 		if class == settled {
 			op.Return = r.h.Now()
 			op.Status = settledStatus(err)
