@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -388,8 +389,8 @@ func (n *node) applyConfChange(e *pb.Entry) {
 // failProposalsUpTo fails proposals a snapshot jumped over: their results
 // are not known here.
 func (n *node) failProposalsUpTo(ctx actor.Context, index uint64) {
-	for i, w := range n.proposals {
-		if i <= index {
+	for _, i := range sortedKeys(n.proposals) {
+		if w := n.proposals[i]; i <= index {
 			delete(n.proposals, i)
 			n.reply(ctx, w.to, &ProposeResult{ID: w.id, Err: ErrLeadershipLost})
 		}
@@ -397,7 +398,8 @@ func (n *node) failProposalsUpTo(ctx actor.Context, index uint64) {
 }
 
 func (n *node) failProposals(ctx actor.Context, err error) {
-	for i, w := range n.proposals {
+	for _, i := range sortedKeys(n.proposals) {
+		w := n.proposals[i]
 		delete(n.proposals, i)
 		n.reply(ctx, w.to, &ProposeResult{ID: w.id, Err: err})
 	}
@@ -475,8 +477,8 @@ func (n *node) onReadState(ctx actor.Context, rs raft.ReadState) {
 // expireReads fails reads whose answer never came (a forwarded read lost on
 // the way): Raft messages may be dropped, replies must not hang.
 func (n *node) expireReads(ctx actor.Context) {
-	for seq, w := range n.reads {
-		if n.ticks >= w.expiry {
+	for _, seq := range sortedKeys(n.reads) {
+		if w := n.reads[seq]; n.ticks >= w.expiry {
 			delete(n.reads, seq)
 			n.reply(ctx, w.to, &ReadResult{ID: w.id, Err: ErrLeadershipLost})
 		}
@@ -484,7 +486,8 @@ func (n *node) expireReads(ctx actor.Context) {
 }
 
 func (n *node) failReads(ctx actor.Context, err error) {
-	for seq, w := range n.reads {
+	for _, seq := range sortedKeys(n.reads) {
+		w := n.reads[seq]
 		delete(n.reads, seq)
 		n.reply(ctx, w.to, &ReadResult{ID: w.id, Err: err})
 	}
@@ -522,4 +525,15 @@ func newIncarnation(r raft.Rand) uint64 {
 		panic(err)
 	}
 	return binary.BigEndian.Uint64(b[:])
+}
+
+// sortedKeys: waiters are answered in a fixed order, so a seeded simulation
+// replays the same message trace (map iteration order is random).
+func sortedKeys[V any](m map[uint64]V) []uint64 {
+	keys := make([]uint64, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
