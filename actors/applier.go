@@ -76,10 +76,14 @@ func (a *applier) Receive(ctx actor.Context) {
 			if e.Index <= a.applied.Load() {
 				continue // already covered by a restored snapshot
 			}
-			var result []byte
-			if e.Type == pb.EntryType_ENTRY_NORMAL {
-				result = a.sm.Apply(e.Index, e.Data)
+			// A membership entry reaches the state machine as an empty
+			// entry: its applied index then follows the log exactly, so
+			// readers can wait for "applied >= read index" on it.
+			data := e.Data
+			if e.Type != pb.EntryType_ENTRY_NORMAL {
+				data = nil
 			}
+			result := a.sm.Apply(e.Index, data)
 			a.applied.Store(e.Index)
 			if a.observer != nil {
 				a.observer.ObserveApply(a.id, e)

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/kontiki-raft/kontiki/actors"
@@ -55,7 +57,7 @@ func classify(err error, leader uint64) *serviceError {
 			e = e.with(client.HeaderLeader, strconv.FormatUint(leader, 10))
 		}
 		return e
-	case errors.Is(err, actors.ErrStopped):
+	case errors.Is(err, actors.ErrStopped), errors.Is(err, actor.ErrDeadLetter):
 		return newError(503, "member stopping")
 	case errors.Is(err, actors.ErrTimeout), errors.Is(err, actors.ErrLeadershipLost), errors.Is(err, actors.ErrProposalLost):
 		return newError(504, "outcome unknown: "+err.Error()+"; retry with the same request id")
@@ -63,10 +65,28 @@ func classify(err error, leader uint64) *serviceError {
 	return newError(500, err.Error())
 }
 
-func respondError(req micro.Request, e *serviceError) {
-	var opts []micro.RespondOpt
-	if e.headers != nil {
-		opts = append(opts, micro.WithHeaders(e.headers))
+// Replies are published to the request's reply subject directly rather than
+// through micro.Request's Respond and Error: handlers answer from their own
+// goroutine after micro's callback has returned, and micro's request
+// bookkeeping is not safe for that.
+
+func (s *Service) respondError(req micro.Request, e *serviceError) {
+	h := micro.Headers{}
+	for k, v := range e.headers {
+		h[k] = v
 	}
-	_ = req.Error(strconv.Itoa(e.code), e.message, nil, opts...)
+	h[client.HeaderServiceError] = []string{e.message}
+	h[client.HeaderServiceErrorCode] = []string{strconv.Itoa(e.code)}
+	s.respond(req, nil, h)
+}
+
+func (s *Service) respond(req micro.Request, data []byte, headers micro.Headers) {
+	if req.Reply() == "" {
+		return
+	}
+	msg := &nats.Msg{Subject: req.Reply(), Data: data}
+	if len(headers) > 0 {
+		msg.Header = nats.Header(headers)
+	}
+	_ = s.cfg.NC.PublishMsg(msg)
 }

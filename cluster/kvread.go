@@ -5,9 +5,11 @@
 package cluster
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go/micro"
 
@@ -30,37 +32,64 @@ func (s *Service) readBarrier(req micro.Request, memberSuffix string) (headers m
 		return micro.Headers{client.HeaderApplied: []string{strconv.FormatUint(s.cfg.Store.Revision(), 10)}}, true
 	case "", "linearizable", "lease":
 	default:
-		respondError(req, newError(400, "unknown "+client.HeaderConsistency+" "+strconv.Quote(mode)+" (linearizable, lease or stale)"))
+		s.respondError(req, newError(400, "unknown "+client.HeaderConsistency+" "+strconv.Quote(mode)+" (linearizable, lease or stale)"))
 		return nil, false
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
 	if mode == "lease" {
-		_, err := s.cfg.Node.Read(ctx, actors.ReadLease)
+		index, err := s.cfg.Node.Read(ctx, actors.ReadLease)
 		if err == nil {
-			return micro.Headers{}, true
+			return s.awaitStore(ctx, req, index)
 		}
 		var nl *actors.NotLeaderError
 		if errors.As(err, &nl) {
 			if s.forward(req, nl.Leader, memberSuffix) {
 				return nil, false
 			}
-			respondError(req, classify(err, 0))
+			s.respondError(req, classify(err, 0))
 			return nil, false
 		}
 		// The leader holds no lease right now (just elected, transferring):
 		// a ReadIndex round gives the same guarantee.
 	}
-	if _, err := s.cfg.Node.Read(ctx, actors.ReadLinearizable); err != nil {
-		respondError(req, classify(err, 0))
+	index, err := s.cfg.Node.Read(ctx, actors.ReadLinearizable)
+	if err != nil {
+		s.respondError(req, classify(err, 0))
 		return nil, false
 	}
-	return micro.Headers{}, true
+	return s.awaitStore(ctx, req, index)
+}
+
+// awaitStore waits until the store has applied index. The node answers a
+// read once its applier got there, but the store outlives a restart of the
+// node actor, which restores it to a snapshot and replays: a read that
+// passed its barrier just before must not see the rolled-back state.
+func (s *Service) awaitStore(ctx context.Context, req micro.Request, index uint64) (micro.Headers, bool) {
+	if s.cfg.Store.AppliedIndex() >= index {
+		return micro.Headers{}, true // the normal case: no wait at all
+	}
+	// Changed fires on writes and restores, not on empty entries: poll too.
+	poll := time.NewTicker(2 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		changed := s.cfg.Store.Changed()
+		if s.cfg.Store.AppliedIndex() >= index {
+			return micro.Headers{}, true
+		}
+		select {
+		case <-changed:
+		case <-poll.C:
+		case <-ctx.Done():
+			s.respondError(req, newError(504, "timed out waiting for the local replica to apply the read index"))
+			return nil, false
+		}
+	}
 }
 
 func (s *Service) get(req micro.Request, key string) {
 	if err := kv.ValidKey(key); err != nil {
-		respondError(req, newError(400, err.Error()))
+		s.respondError(req, newError(400, err.Error()))
 		return
 	}
 	headers, ok := s.readBarrier(req, "kv.get."+key)
@@ -73,23 +102,23 @@ func (s *Service) get(req micro.Request, key string) {
 		for k, v := range headers {
 			e = e.with(k, v[0])
 		}
-		respondError(req, e)
+		s.respondError(req, e)
 		return
 	}
 	headers[client.HeaderRevision] = []string{strconv.FormatUint(item.ModRevision, 10)}
-	_ = req.Respond(item.Value, micro.WithHeaders(headers))
+	s.respond(req, item.Value, headers)
 }
 
 func (s *Service) list(req micro.Request, _ string) {
 	var lr client.ListRequest
 	if len(req.Data()) > 0 {
 		if err := json.Unmarshal(req.Data(), &lr); err != nil {
-			respondError(req, newError(400, "bad list request: "+err.Error()))
+			s.respondError(req, newError(400, "bad list request: "+err.Error()))
 			return
 		}
 	}
 	if lr.Limit < 0 || lr.Limit > maxListLimit {
-		respondError(req, newError(400, "limit must be between 0 and "+strconv.Itoa(maxListLimit)))
+		s.respondError(req, newError(400, "limit must be between 0 and "+strconv.Itoa(maxListLimit)))
 		return
 	}
 	if lr.Limit == 0 {
@@ -104,5 +133,5 @@ func (s *Service) list(req micro.Request, _ string) {
 	for i, it := range items {
 		resp.Items[i] = client.Item{Key: it.Key, Value: it.Value, Revision: it.ModRevision}
 	}
-	respondJSON(req, resp, headers)
+	s.respondJSON(req, resp, headers)
 }

@@ -27,30 +27,30 @@ func (s *Service) del(req micro.Request, key string) {
 func (s *Service) write(req micro.Request, op pb.KVOp, key, memberSuffix string) {
 	opts, badHeader := writeOptions(req.Headers())
 	if badHeader != nil {
-		respondError(req, badHeader)
+		s.respondError(req, badHeader)
 		return
 	}
 	if err := kv.ValidKey(key); err != nil {
-		respondError(req, newError(400, err.Error()))
+		s.respondError(req, newError(400, err.Error()))
 		return
 	}
 	var cmd []byte
 	var encErr error
 	if op == pb.KVOp_KV_OP_PUT {
 		if len(req.Data()) > s.maxValue {
-			respondError(req, newError(413, "value of "+strconv.Itoa(len(req.Data()))+" bytes exceeds the limit of "+strconv.Itoa(s.maxValue)))
+			s.respondError(req, newError(413, "value of "+strconv.Itoa(len(req.Data()))+" bytes exceeds the limit of "+strconv.Itoa(s.maxValue)))
 			return
 		}
 		cmd, encErr = kv.EncodePut(key, req.Data(), opts)
 	} else {
 		if len(req.Data()) > 0 {
-			respondError(req, newError(400, "del takes no body"))
+			s.respondError(req, newError(400, "del takes no body"))
 			return
 		}
 		cmd, encErr = kv.EncodeDelete(key, opts)
 	}
 	if encErr != nil {
-		respondError(req, newError(400, encErr.Error()))
+		s.respondError(req, newError(400, encErr.Error()))
 		return
 	}
 	result, ok := s.proposeOrForward(req, cmd, memberSuffix)
@@ -59,19 +59,19 @@ func (s *Service) write(req micro.Request, op pb.KVOp, key, memberSuffix string)
 	}
 	res, err := kv.DecodeResult(result)
 	if err != nil {
-		respondError(req, newError(500, "undecodable state machine result: "+err.Error()))
+		s.respondError(req, newError(500, "undecodable state machine result: "+err.Error()))
 		return
 	}
 	leader := micro.Headers{client.HeaderLeader: []string{strconv.FormatUint(s.cfg.ID, 10)}}
 	switch res.Status {
 	case pb.KVStatus_KV_STATUS_OK:
-		respondJSON(req, client.WriteResponse{Revision: res.Revision}, leader)
+		s.respondJSON(req, client.WriteResponse{Revision: res.Revision}, leader)
 	case pb.KVStatus_KV_STATUS_NOT_FOUND:
-		respondError(req, newError(404, "key not found"))
+		s.respondError(req, newError(404, "key not found"))
 	case pb.KVStatus_KV_STATUS_CONFLICT:
-		respondError(req, newError(409, "revision conflict").with(client.HeaderRevision, strconv.FormatUint(res.Revision, 10)))
+		s.respondError(req, newError(409, "revision conflict").with(client.HeaderRevision, strconv.FormatUint(res.Revision, 10)))
 	default:
-		respondError(req, newError(400, res.Error))
+		s.respondError(req, newError(400, res.Error))
 	}
 }
 
@@ -96,11 +96,11 @@ func writeOptions(h micro.Headers) (kv.WriteOptions, *serviceError) {
 // StateMachine, its raw result back.
 func (s *Service) proposeRaw(req micro.Request, _ string) {
 	if len(req.Data()) > s.maxValue {
-		respondError(req, newError(413, "command exceeds the size limit"))
+		s.respondError(req, newError(413, "command exceeds the size limit"))
 		return
 	}
 	if result, ok := s.proposeOrForward(req, req.Data(), "propose"); ok {
-		_ = req.Respond(result, micro.WithHeaders(micro.Headers{client.HeaderLeader: []string{strconv.FormatUint(s.cfg.ID, 10)}}))
+		s.respond(req, result, micro.Headers{client.HeaderLeader: []string{strconv.FormatUint(s.cfg.ID, 10)}})
 	}
 }
 
@@ -121,6 +121,6 @@ func (s *Service) proposeOrForward(req micro.Request, cmd []byte, memberSuffix s
 	if errors.As(err, &nl) && s.forward(req, nl.Leader, memberSuffix) {
 		return nil, false
 	}
-	respondError(req, classify(err, 0))
+	s.respondError(req, classify(err, 0))
 	return nil, false
 }

@@ -119,6 +119,10 @@ func (m *Member) Stop(ctx context.Context) error {
 // handOver transfers leadership away if this member leads, and waits (within
 // ctx) until another member leads, so clients see no election gap.
 func (m *Member) handOver(ctx context.Context) {
+	// A transfer finishes within an election timeout or is abandoned; do
+	// not wait longer than two of them whatever ctx allows.
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Duration(max(m.cfg.ElectionTicks, 10))*m.cfg.TickInterval)
+	defer cancel()
 	st, err := m.Node.Status(ctx)
 	if err != nil || st.Lead != m.cfg.ID || len(st.Progress) < 2 {
 		return

@@ -8,10 +8,12 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,8 +45,8 @@ type ServiceConfig struct {
 	MaxValueBytes int
 	// RequestTimeout bounds how long a member works on one request.
 	RequestTimeout time.Duration
-	Logger  *slog.Logger
-	Version string
+	Logger         *slog.Logger
+	Version        string
 }
 
 type Service struct {
@@ -54,6 +56,10 @@ type Service struct {
 	maxValue int
 	stopping atomic.Bool
 	watches  *watchRegistry
+
+	statsMu sync.Mutex
+	stats   map[string]any
+	statsAt time.Time
 }
 
 // StartService registers the endpoints.
@@ -129,7 +135,7 @@ func (s *Service) addEndpoints() error {
 		}
 		h := micro.HandlerFunc(func(req micro.Request) {
 			if s.stopping.Load() {
-				respondError(req, newError(503, "member stopping"))
+				s.respondError(req, newError(503, "member stopping"))
 				return
 			}
 			key := ""
@@ -156,15 +162,12 @@ func (s *Service) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 }
 
-// leaderHint returns the leader this member knows (0: none).
-func (s *Service) leaderHint() uint64 {
+// hasLeader reports whether this member knows a leader now.
+func (s *Service) hasLeader() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	st, err := s.cfg.Node.Status(ctx)
-	if err != nil {
-		return 0
-	}
-	return st.Lead
+	return err == nil && st.Lead != 0
 }
 
 func (s *Service) memberStatus(ctx context.Context) (*client.MemberStatus, error) {
@@ -190,28 +193,39 @@ func (s *Service) status(req micro.Request, _ string) {
 	defer cancel()
 	ms, err := s.memberStatus(ctx)
 	if err != nil {
-		respondError(req, classify(err, 0))
+		s.respondError(req, classify(err, 0))
 		return
 	}
-	_ = req.RespondJSON(ms)
+	s.respondJSON(req, ms, nil)
 }
 
 // liveStats is what `nats micro stats` shows: micro's metadata is fixed at
-// start, so the live role, term and leader come through here.
+// start, so the live role, term and leader come through here. micro asks
+// once per endpoint; one status serves a whole stats request.
 func (s *Service) liveStats() any {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	if time.Since(s.statsAt) < time.Second && s.stats != nil {
+		return s.stats
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	ms, err := s.memberStatus(ctx)
 	if err != nil {
 		return map[string]any{"id": s.cfg.ID, "error": err.Error()}
 	}
-	return map[string]any{"id": ms.ID, "role": ms.Role, "term": ms.Term, "leader": ms.Leader, "commit": ms.Commit, "applied": ms.Applied}
+	s.stats = map[string]any{"id": ms.ID, "role": ms.Role, "term": ms.Term, "leader": ms.Leader, "commit": ms.Commit, "applied": ms.Applied}
+	s.statsAt = time.Now()
+	return s.stats
 }
 
-// forward re-publishes a request to the leader's own subject with the
-// client's reply inbox, so the leader answers the client directly. It
-// reports false when the request may not be forwarded (already forwarded
-// once, or no leader known).
+// forward sends a request to the leader's own subject and relays the
+// leader's answer (headers included) to the client. A proxy rather than a
+// re-publish with the client's inbox: if the leader just died nobody would
+// answer a re-publish, and the client would wait out its whole timeout; here
+// it gets 503 (no responders: not proposed, retry freely) or 504 (no answer:
+// outcome unknown, retry with the same request id). It reports false when
+// the request may not be forwarded (already forwarded once, or no leader).
 func (s *Service) forward(req micro.Request, leader uint64, memberSuffix string) bool {
 	if leader == 0 || leader == s.cfg.ID || req.Headers().Get(headerForwarded) != "" || req.Reply() == "" {
 		return false
@@ -221,18 +235,24 @@ func (s *Service) forward(req micro.Request, leader uint64, memberSuffix string)
 		h[k] = v
 	}
 	h.Set(headerForwarded, strconv.FormatUint(s.cfg.ID, 10))
-	msg := &nats.Msg{Subject: s.subj.member(leader) + "." + memberSuffix, Reply: req.Reply(), Header: h, Data: req.Data()}
-	if err := s.cfg.NC.PublishMsg(msg); err != nil {
-		return false
+	msg := &nats.Msg{Subject: s.subj.member(leader) + "." + memberSuffix, Header: h, Data: req.Data()}
+	resp, err := s.cfg.NC.RequestMsg(msg, s.cfg.RequestTimeout)
+	switch {
+	case err == nil:
+		s.respond(req, resp.Data, micro.Headers(resp.Header))
+	case errors.Is(err, nats.ErrNoResponders):
+		s.respondError(req, newError(503, "leader "+strconv.FormatUint(leader, 10)+" is not reachable; retry"))
+	default:
+		s.respondError(req, newError(504, "no answer from leader "+strconv.FormatUint(leader, 10)+": outcome unknown; retry with the same request id"))
 	}
 	return true
 }
 
-func respondJSON(req micro.Request, v any, headers micro.Headers) {
+func (s *Service) respondJSON(req micro.Request, v any, headers micro.Headers) {
 	data, err := json.Marshal(v)
 	if err != nil {
-		respondError(req, newError(500, err.Error()))
+		s.respondError(req, newError(500, err.Error()))
 		return
 	}
-	_ = req.Respond(data, micro.WithHeaders(headers))
+	s.respond(req, data, headers)
 }

@@ -196,3 +196,28 @@ func snapshotStats(tr *PeerTransport) rejections {
 func (a rejections) minus(b rejections) rejections {
 	return rejections{a.cluster - b.cluster, a.sender - b.sender, a.member - b.member, a.version - b.version, a.decode - b.decode}
 }
+
+func TestWriteForwardedToAnUnreachableLeaderGets503NotATimeout(t *testing.T) {
+	c := startCluster(t, 3)
+	leader := c.leader()
+	var follower uint64
+	for id := range c.members {
+		if id != leader {
+			follower = id
+		}
+	}
+	// The leader's node still leads, but nothing answers on its subjects
+	// (its service stopped, as in the first moments of a SIGTERM).
+	c.members[leader].Service.Stop()
+	nc := connect(t, c.ns)
+	msg := nats.NewMsg(c.subject("member.%d.kv.put.fwd", follower))
+	msg.Data = []byte("x")
+	start := time.Now()
+	resp, err := nc.RequestMsg(msg, 3*time.Second)
+	if err != nil {
+		t.Fatalf("forwarded write got no answer (%v after %v): the client would wait out its timeout", err, time.Since(start))
+	}
+	if code(resp) != 503 {
+		t.Fatalf("forwarded write to an unreachable leader: code %d, want 503", code(resp))
+	}
+}

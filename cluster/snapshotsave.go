@@ -46,22 +46,22 @@ func (s *Service) snapshotSave(req micro.Request, _ string) {
 	ctx, cancel := context.WithTimeout(context.Background(), snapshotSaveTimeout)
 	defer cancel()
 	if _, err := s.cfg.Node.Read(ctx, actors.ReadLinearizable); err != nil {
-		respondError(req, classify(err, 0))
+		s.respondError(req, classify(err, 0))
 		return
 	}
 	index, image, err := s.cfg.Store.SnapshotAt()
 	if err != nil {
-		respondError(req, newError(500, "snapshot: "+err.Error()))
+		s.respondError(req, newError(500, "snapshot: "+err.Error()))
 		return
 	}
 	st, err := s.cfg.Node.Status(ctx)
 	if err != nil {
-		respondError(req, classify(err, 0))
+		s.respondError(req, classify(err, 0))
 		return
 	}
 	file, err := proto.Marshal(&pb.Snapshot{Data: image, Metadata: &pb.SnapshotMetadata{Index: index, Term: st.Term}})
 	if err != nil {
-		respondError(req, newError(500, err.Error()))
+		s.respondError(req, newError(500, err.Error()))
 		return
 	}
 	sum := sha256.Sum256(file)

@@ -39,8 +39,8 @@ type PeerTransport struct {
 	cluster   string
 	clusterID uint64
 	self      uint64
-	logger  *slog.Logger
-	Stats   TransportStats
+	logger    *slog.Logger
+	Stats     TransportStats
 
 	mu      sync.RWMutex
 	members map[uint64]bool
@@ -100,7 +100,9 @@ func (t *PeerTransport) Listen(root *actor.RootContext, pid *actor.PID) error {
 	if err != nil {
 		return err
 	}
+	t.mu.Lock()
 	t.snaps = snaps
+	t.mu.Unlock()
 	return nil
 }
 
@@ -165,12 +167,21 @@ func (t *PeerTransport) Send(ctx actor.SenderContext, msgs []*pb.Message) {
 	if len(msgs) == 0 {
 		return
 	}
+	t.mu.RLock()
+	snaps := t.snaps
+	t.mu.RUnlock()
 	byPeer := map[uint64][]*pb.Message{}
 	var order []uint64
 	for _, m := range msgs {
-		if m.Type == pb.MessageType_MSG_SNAP && t.snaps != nil {
+		if m.Type == pb.MessageType_MSG_SNAP {
 			// Snapshots travel on their own subject in acknowledged chunks.
-			t.snaps.send(ctx, m)
+			if snaps != nil {
+				snaps.send(ctx, m)
+			} else {
+				// Not listening yet: report the failure, or the leader
+				// would wait for this snapshot forever.
+				ctx.Send(ctx.Self(), &actors.SnapshotStatus{ID: m.To, Failed: true})
+			}
 			continue
 		}
 		if _, ok := byPeer[m.To]; !ok {

@@ -82,12 +82,12 @@ func (s *Service) watch(req micro.Request, _ string) {
 	var wr client.WatchRequest
 	if len(req.Data()) > 0 {
 		if err := json.Unmarshal(req.Data(), &wr); err != nil {
-			respondError(req, newError(400, "bad watch request: "+err.Error()))
+			s.respondError(req, newError(400, "bad watch request: "+err.Error()))
 			return
 		}
 	}
 	if wr.Prefix != "" && !validPrefix(wr.Prefix) {
-		respondError(req, newError(400, "bad prefix "+strconv.Quote(wr.Prefix)))
+		s.respondError(req, newError(400, "bad prefix "+strconv.Quote(wr.Prefix)))
 		return
 	}
 	if req.Reply() == "" {
@@ -100,7 +100,10 @@ func (s *Service) watch(req micro.Request, _ string) {
 	w := &watchStream{s: s, inbox: req.Reply(), prefix: wr.Prefix, window: window, answered: make(chan struct{}, 1), stopped: make(chan struct{})}
 	w.grantPfx = s.cfg.NC.NewInbox()
 	sub, err := s.cfg.NC.Subscribe(w.grantPfx+".*", func(m *nats.Msg) {
-		tok := lastToken(m.Subject)
+		// An answer to event n, or to a heartbeat sent after event n,
+		// grants up to n: NATS keeps one publisher's order, so everything
+		// up to n reached the watcher (or was lost for good) before it.
+		tok := strings.TrimPrefix(lastToken(m.Subject), "h")
 		if n, err := strconv.ParseUint(tok, 10, 64); err == nil {
 			for {
 				cur := w.granted.Load()
@@ -116,7 +119,7 @@ func (s *Service) watch(req micro.Request, _ string) {
 		}
 	})
 	if err != nil {
-		respondError(req, newError(500, err.Error()))
+		s.respondError(req, newError(500, err.Error()))
 		return
 	}
 	w.grantSub = sub
@@ -183,6 +186,13 @@ func (w *watchStream) run(from uint64) {
 		case <-heartbeat.C:
 			if w.missed.Add(1) > watchMaxUnanswered {
 				w.end(0, "")
+				return
+			}
+			if !w.s.hasLeader() {
+				// A member cut off from the quorum would keep the watch
+				// alive and silent: end it so the watcher resumes on a
+				// member that hears the leader.
+				w.end(503, "no leader")
 				return
 			}
 			if !w.control(client.WatchHeartbeat, true) {
