@@ -1,0 +1,30 @@
+// Package sim is Kontiki's seeded simulation (DESIGN.md §5.2): the real node
+// actors of package actors, their appliers and a client actor run inside one
+// protoactor actor system on one goroutine, with a virtual clock, a network
+// that delays, drops, duplicates, reorders and partitions, disks that lose
+// what was not synced, crashes and restarts. One seed decides everything:
+// which mailbox delivers the next message, every latency and loss, every
+// fault. The invariants of Raft are checked after every delivery; a failure
+// prints its seed, and
+//
+//	go test ./sim -run TestSimulation -seed=N -v
+//
+// replays it exactly (the same delivery trace, byte for byte).
+//
+// Where each part lives:
+//
+//	dispatcher.go    the run queue: Schedule only queues a mailbox run
+//	mailbox.go       one delivery per step, system messages first
+//	clock.go         virtual time, timers, the event queue
+//	network.go       sender middleware: latency, loss, duplicates, partitions
+//	store.go         the LogStore wrapper: crash, the lying store, log mirror
+//	invariants.go    election safety, log matching, leader completeness,
+//	                 state machine safety, commit monotonicity
+//	statemachine.go  the register the nodes replicate
+//	client.go        the client actor: proposals, redirects, acknowledgements
+//	supervisor.go    guardian strategy and injected panics
+//	trace.go         the delivery trace, its hash and its tail
+//	cluster.go       the simulator: actor system, nodes, crash and restart, steps
+//	faults.go        the fault schedule
+//	run.go           one seed end to end: faults, heal, liveness, final checks
+package sim
