@@ -46,13 +46,16 @@ type readWaiter struct {
 }
 
 type node struct {
-	cfg     Config
-	opts    options
-	logger  *slog.Logger
-	raft    *raft.Raft
-	storage *raft.MemoryStorage
-	applier *actor.PID
-	applied atomic.Uint64
+	cfg       Config
+	opts      options
+	logger    *slog.Logger
+	raft      *raft.Raft
+	storage   *raft.MemoryStorage
+	applier   *actor.PID
+	persister *actor.PID
+	applied   atomic.Uint64
+	// snapshotsInstalled counts snapshots received from a leader.
+	snapshotsInstalled atomic.Uint64
 
 	behavior actor.Behavior
 	role     raft.Role
@@ -141,6 +144,8 @@ func (n *node) Receive(ctx actor.Context) {
 		_ = n.raft.Step(&pb.Message{Type: pb.MessageType_MSG_SNAP_STATUS, From: msg.ID, Reject: msg.Failed})
 	case *snapshotTaken:
 		n.onSnapshotTaken(ctx, msg)
+	case *snapshotSaved:
+		n.onSnapshotSaved(ctx, msg)
 	case *GetStatus:
 		ctx.Respond(n.status())
 	case drainReady:
@@ -225,6 +230,9 @@ func (n *node) start(ctx actor.Context) error {
 	n.incarnation = newIncarnation(n.opts.rand)
 	n.applier = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &applier{id: n.cfg.ID, sm: n.cfg.StateMachine, applied: &n.applied, observer: n.opts.observer}
+	}, n.opts.propsOptions...))
+	n.persister = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &persister{store: n.cfg.LogStore}
 	}, n.opts.propsOptions...))
 	// The state machine starts from the snapshot (or empty); the committed
 	// log after it is replayed as the core hands it out again.
@@ -334,6 +342,8 @@ func (n *node) persist(rd *raft.Ready) error {
 
 func (n *node) handToApplier(ctx actor.Context, rd *raft.Ready) {
 	if rd.Snapshot != nil {
+		n.snapshotsInstalled.Add(1)
+		n.logger.Info("installing snapshot from the leader", "index", rd.Snapshot.Metadata.Index, "term", rd.Snapshot.Metadata.Term, "bytes", len(rd.Snapshot.Data))
 		n.confState = rd.Snapshot.Metadata.ConfState
 		ctx.Send(n.applier, &restoreState{snap: rd.Snapshot})
 		n.failProposalsUpTo(ctx, rd.Snapshot.Metadata.Index)
@@ -418,18 +428,27 @@ func (n *node) onSnapshotTaken(ctx actor.Context, m *snapshotTaken) {
 		}
 		return
 	}
-	if err := n.cfg.LogStore.SaveSnapshot(snap); err != nil {
-		n.fatal(ctx, fmt.Errorf("save snapshot %d: %w", m.index, err))
+	n.handedSinceSnapshot = 0
+	// The file is written (and fsynced) by the persister so heartbeats
+	// keep flowing meanwhile; the log is compacted once it is durable.
+	ctx.Send(n.persister, &saveSnapshot{snap: snap})
+}
+
+func (n *node) onSnapshotSaved(ctx actor.Context, m *snapshotSaved) {
+	if m.err != nil {
+		// An fsync or write error is fatal, like any other storage error.
+		n.fatal(ctx, fmt.Errorf("save snapshot %d: %w", m.index, m.err))
 		return
 	}
-	n.handedSinceSnapshot = 0
 	if m.index > n.cfg.SnapshotKeepEntries {
 		compact := m.index - n.cfg.SnapshotKeepEntries
 		if err := n.storage.Compact(compact); err == nil {
-			_ = n.cfg.LogStore.Compact(compact)
+			if err := n.cfg.LogStore.Compact(compact); err != nil {
+				n.logger.Warn("log compaction failed", "index", compact, "err", err)
+			}
 		}
 	}
-	n.logger.Info("snapshot taken", "index", m.index, "bytes", len(m.data))
+	n.logger.Info("snapshot taken", "index", m.index, "bytes", m.bytes)
 }
 
 func (n *node) onSoftState(ctx actor.Context, ss *raft.SoftState) {
@@ -494,7 +513,7 @@ func (n *node) failReads(ctx actor.Context, err error) {
 }
 
 func (n *node) status() *Status {
-	return &Status{Status: n.raft.Status(), AppliedIndex: n.applied.Load(), Durable: n.cfg.LogStore.Durable()}
+	return &Status{Status: n.raft.Status(), AppliedIndex: n.applied.Load(), Durable: n.cfg.LogStore.Durable(), SnapshotsInstalled: n.snapshotsInstalled.Load()}
 }
 
 // reply sends to a requester when there is one (a request sent without a

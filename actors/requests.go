@@ -56,6 +56,9 @@ type Status struct {
 	AppliedIndex uint64
 	// Durable is false when the log store does not fsync.
 	Durable bool
+	// SnapshotsInstalled counts snapshots this node received from a leader
+	// since it started (a follower that fell behind the compacted log).
+	SnapshotsInstalled uint64
 }
 
 // TransferLeadership asks the leader to hand leadership to To (0: the most

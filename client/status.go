@@ -32,6 +32,9 @@ type MemberStatus struct {
 	Applied   uint64 `json:"applied"`
 	LastIndex uint64 `json:"last_index"`
 	Durable   bool   `json:"durable"`
+	// SnapshotsInstalled counts snapshots received from a leader since
+	// the member started.
+	SnapshotsInstalled uint64 `json:"snapshots_installed,omitempty"`
 	// Progress is the leader's view of each peer, keyed by peer id (a
 	// decimal string in JSON); empty on other members.
 	Progress map[uint64]PeerProgress `json:"progress,omitempty"`

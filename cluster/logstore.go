@@ -3,6 +3,7 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -95,7 +96,13 @@ func (s *WALStore) Save(hs *pb.HardState, ents []*pb.Entry, sync bool) error {
 	return s.wal().Save(hs, ents, sync)
 }
 
-func (s *WALStore) SaveSnapshot(snap *pb.Snapshot) error { return s.wal().SaveSnapshot(snap) }
+func (s *WALStore) SaveSnapshot(snap *pb.Snapshot) error {
+	err := s.wal().SaveSnapshot(snap)
+	if errors.Is(err, wal.ErrSnapOutOfDate) {
+		return fmt.Errorf("%w: %w", actors.ErrSnapshotOutOfDate, err)
+	}
+	return err
+}
 
 func (s *WALStore) Compact(index uint64) error { return s.wal().Compact(index) }
 

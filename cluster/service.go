@@ -178,6 +178,7 @@ func (s *Service) memberStatus(ctx context.Context) (*client.MemberStatus, error
 	ms := &client.MemberStatus{
 		ID: st.ID, Role: st.Role.String(), Term: st.Term, Leader: st.Lead,
 		Commit: st.Commit, Applied: st.AppliedIndex, LastIndex: st.LastIndex, Durable: st.Durable,
+		SnapshotsInstalled: st.SnapshotsInstalled,
 	}
 	if len(st.Progress) > 0 {
 		ms.Progress = map[uint64]client.PeerProgress{}

@@ -28,7 +28,7 @@ type memberCollector struct {
 
 	info, hasLeader, isLeader, leaderChanges, durable, ready *prometheus.Desc
 	term, commit, applied, lastIndex, firstIndex, role       *prometheus.Desc
-	peerMatch                                                *prometheus.Desc
+	peerMatch, snapshotsInstalled                            *prometheus.Desc
 	sentBatches, sentMessages, sendErrors                    *prometheus.Desc
 	receivedBatches, receivedMessages, rejected              *prometheus.Desc
 	natsConnected, natsReconnects, natsRemotes               *prometheus.Desc
@@ -39,36 +39,37 @@ func newMemberCollector(p *probe) *memberCollector {
 		return prometheus.NewDesc("kontiki_"+name, help, labels, nil)
 	}
 	return &memberCollector{
-		p:                p,
-		info:             d("server_info", "Always 1; the labels name this member.", "cluster", "id"),
-		hasLeader:        d("server_has_leader", "1 if this member knows a leader, else 0."),
-		isLeader:         d("server_is_leader", "1 if this member is the leader, else 0."),
-		leaderChanges:    d("server_leader_changes_seen_total", "Leaders this member has seen elected."),
-		durable:          d("server_durable", "1 if the log store fsyncs, 0 if it lives in memory."),
-		ready:            d("server_ready", "1 if /readyz answers 200, else 0."),
-		term:             d("raft_term", "The current raft term."),
-		commit:           d("raft_commit_index", "The highest log index known committed."),
-		applied:          d("raft_applied_index", "The highest log index applied to the state machine."),
-		lastIndex:        d("raft_last_index", "The index of the last log entry."),
-		firstIndex:       d("raft_first_index", "The index of the first log entry kept (after compaction)."),
-		role:             d("raft_role", "1 for the member's current role, 0 for the others.", "role"),
-		peerMatch:        d("raft_peer_match_index", "On the leader: the highest index known replicated on each peer.", "peer"),
-		sentBatches:      d("transport_sent_batches_total", "Raft batches published to peers."),
-		sentMessages:     d("transport_sent_messages_total", "Raft messages published to peers."),
-		sendErrors:       d("transport_send_errors_total", "Raft batches that failed to publish."),
-		receivedBatches:  d("transport_received_batches_total", "Raft batches accepted from peers."),
-		receivedMessages: d("transport_received_messages_total", "Raft messages accepted from peers."),
-		rejected:         d("transport_rejected_total", "Raft batches rejected, by reason.", "reason"),
-		natsConnected:    d("nats_connected", "1 if the NATS connection is up, else 0."),
-		natsReconnects:   d("nats_reconnects_total", "Reconnections of the NATS connection."),
-		natsRemotes:      d("nats_embedded_remotes", "The other NATS servers the embedded server has routes to."),
+		p:                  p,
+		info:               d("server_info", "Always 1; the labels name this member.", "cluster", "id"),
+		hasLeader:          d("server_has_leader", "1 if this member knows a leader, else 0."),
+		isLeader:           d("server_is_leader", "1 if this member is the leader, else 0."),
+		leaderChanges:      d("server_leader_changes_seen_total", "Leaders this member has seen elected."),
+		durable:            d("server_durable", "1 if the log store fsyncs, 0 if it lives in memory."),
+		ready:              d("server_ready", "1 if /readyz answers 200, else 0."),
+		term:               d("raft_term", "The current raft term."),
+		commit:             d("raft_commit_index", "The highest log index known committed."),
+		applied:            d("raft_applied_index", "The highest log index applied to the state machine."),
+		lastIndex:          d("raft_last_index", "The index of the last log entry."),
+		firstIndex:         d("raft_first_index", "The index of the first log entry kept (after compaction)."),
+		role:               d("raft_role", "1 for the member's current role, 0 for the others.", "role"),
+		peerMatch:          d("raft_peer_match_index", "On the leader: the highest index known replicated on each peer.", "peer"),
+		snapshotsInstalled: d("raft_snapshots_installed_total", "Snapshots received from a leader and installed since start."),
+		sentBatches:        d("transport_sent_batches_total", "Raft batches published to peers."),
+		sentMessages:       d("transport_sent_messages_total", "Raft messages published to peers."),
+		sendErrors:         d("transport_send_errors_total", "Raft batches that failed to publish."),
+		receivedBatches:    d("transport_received_batches_total", "Raft batches accepted from peers."),
+		receivedMessages:   d("transport_received_messages_total", "Raft messages accepted from peers."),
+		rejected:           d("transport_rejected_total", "Raft batches rejected, by reason.", "reason"),
+		natsConnected:      d("nats_connected", "1 if the NATS connection is up, else 0."),
+		natsReconnects:     d("nats_reconnects_total", "Reconnections of the NATS connection."),
+		natsRemotes:        d("nats_embedded_remotes", "The other NATS servers the embedded server has routes to."),
 	}
 }
 
 func (c *memberCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.info, c.hasLeader, c.isLeader, c.leaderChanges, c.durable, c.ready,
-		c.term, c.commit, c.applied, c.lastIndex, c.firstIndex, c.role, c.peerMatch,
+		c.term, c.commit, c.applied, c.lastIndex, c.firstIndex, c.role, c.peerMatch, c.snapshotsInstalled,
 		c.sentBatches, c.sentMessages, c.sendErrors, c.receivedBatches, c.receivedMessages, c.rejected,
 		c.natsConnected, c.natsReconnects, c.natsRemotes,
 	} {
@@ -125,6 +126,7 @@ func (c *memberCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.applied, float64(st.AppliedIndex))
 	gauge(c.lastIndex, float64(st.LastIndex))
 	gauge(c.firstIndex, float64(st.FirstIndex))
+	counter(c.snapshotsInstalled, st.SnapshotsInstalled)
 	for _, r := range []string{"follower", "pre-candidate", "candidate", "leader"} {
 		gauge(c.role, bool01(st.Role.String() == r), r)
 	}
