@@ -46,6 +46,8 @@ type Config struct {
 	HeartbeatTicks  int
 	MaxValueBytes   int
 	SnapshotEntries uint64
+	// SnapshotKeepEntries: entries kept behind a snapshot (0: default).
+	SnapshotKeepEntries uint64
 
 	LogLevel  slog.Level
 	LogFormat string

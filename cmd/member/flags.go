@@ -107,6 +107,13 @@ var allFlags = []*flagSpec{
 			c.SnapshotEntries = uint64(n)
 			return err
 		}},
+	{name: "snapshot-keep-entries", env: "KONTIKI_SNAPSHOT_KEEP_ENTRIES", def: "0", shown: "0 (5000)", arg: "N",
+		usage: "entries kept behind a snapshot for slow followers (further behind, they get the snapshot)",
+		set: func(c *Config, v string) error {
+			n, err := parseInt(v, 0)
+			c.SnapshotKeepEntries = uint64(n)
+			return err
+		}},
 	{name: "log-level", env: "KONTIKI_LOG_LEVEL", def: "info", arg: "LEVEL",
 		usage: "debug, info, warn or error",
 		set:   func(c *Config, v string) (err error) { c.LogLevel, err = parseLevel(v); return }},
