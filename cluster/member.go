@@ -66,10 +66,16 @@ func StartMember(cfg MemberConfig) (*Member, error) {
 		m.System = actor.NewActorSystemWithConfig(actors.SystemConfig(logger))
 	}
 	clusterID := ClusterID(cfg.Cluster, cfg.Peers)
+	incs := memoryIncarnations()
 	if ws, ok := cfg.LogStore.(*WALStore); ok {
 		clusterID = ws.ClusterID()
+		var err error
+		if incs, err = loadIncarnations(ws.dir); err != nil {
+			return nil, fmt.Errorf("data directory %s: %w", ws.dir, err)
+		}
 	}
 	m.Transport = NewPeerTransport(cfg.NC, cfg.Cluster, clusterID, cfg.ID, cfg.Peers, logger.With("node", cfg.ID))
+	m.Transport.incs = incs
 	props, err := actors.NewNodeProps(actors.Config{
 		ID: cfg.ID, Peers: cfg.Peers, StateMachine: m.Store, Transport: m.Transport, LogStore: cfg.LogStore,
 		TickInterval: cfg.TickInterval, ElectionTicks: cfg.ElectionTicks, HeartbeatTicks: cfg.HeartbeatTicks,

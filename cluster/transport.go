@@ -30,6 +30,9 @@ type TransportStats struct {
 	RejectedDecode, RejectedVersion       atomic.Uint64
 	RejectedCluster, RejectedSender       atomic.Uint64
 	RejectedMember, RejectedTooLarge      atomic.Uint64
+	// RejectedIncarnation: batches from a member whose data directory was
+	// replaced (see incarnation.go).
+	RejectedIncarnation atomic.Uint64
 }
 
 // PeerTransport implements actors.Transport over NATS.
@@ -39,6 +42,7 @@ type PeerTransport struct {
 	cluster   string
 	clusterID uint64
 	self      uint64
+	incs      *incarnations
 	logger    *slog.Logger
 	Stats     TransportStats
 
@@ -52,7 +56,7 @@ type PeerTransport struct {
 // cluster with id clusterID; members are the ids allowed to talk to it
 // (updated with SetMembers).
 func NewPeerTransport(nc *nats.Conn, cluster string, clusterID, self uint64, members []uint64, logger *slog.Logger) *PeerTransport {
-	t := &PeerTransport{nc: nc, subj: subjects{cluster}, cluster: cluster, clusterID: clusterID, self: self, logger: logger}
+	t := &PeerTransport{nc: nc, subj: subjects{cluster}, cluster: cluster, clusterID: clusterID, self: self, logger: logger, incs: memoryIncarnations()}
 	t.SetMembers(members)
 	return t
 }
@@ -156,6 +160,12 @@ func (t *PeerTransport) accept(subject string, data []byte) ([]*pb.Message, erro
 		t.Stats.RejectedMember.Add(1)
 		return nil, fmt.Errorf("%w: %d", errMember, from)
 	}
+	if err := t.incs.check(from, b.Incarnation); err != nil {
+		if t.Stats.RejectedIncarnation.Add(1)%100 == 1 {
+			t.logger.Error("refusing a member", "peer", from, "err", err)
+		}
+		return nil, err
+	}
 	t.Stats.BatchesReceived.Add(1)
 	t.Stats.MessagesReceived.Add(uint64(len(b.Messages)))
 	return b.Messages, nil
@@ -198,7 +208,7 @@ func (t *PeerTransport) Send(ctx actor.SenderContext, msgs []*pb.Message) {
 }
 
 func (t *PeerTransport) publish(to uint64, msgs []*pb.Message) {
-	data, err := proto.Marshal(&pb.Batch{FormatVersion: pb.FormatVersion, Cluster: t.cluster, ClusterId: t.clusterID, From: t.self, To: to, Messages: msgs})
+	data, err := proto.Marshal(&pb.Batch{FormatVersion: pb.FormatVersion, Cluster: t.cluster, ClusterId: t.clusterID, Incarnation: t.incs.self, From: t.self, To: to, Messages: msgs})
 	if err == nil {
 		err = t.nc.Publish(t.subj.raft(to, t.self), data)
 	}

@@ -684,6 +684,11 @@ type Batch struct {
 	To            uint64                 `protobuf:"varint,4,opt,name=to,proto3" json:"to,omitempty"`
 	Messages      []*Message             `protobuf:"bytes,5,rep,name=messages,proto3" json:"messages,omitempty"`
 	ClusterId     uint64                 `protobuf:"varint,6,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	// incarnation is the sender's data-directory incarnation, drawn at random
+	// when the directory was created. Peers remember it: a member whose data
+	// was wiped comes back with another and is refused (it may have voted,
+	// or acknowledged entries, that it no longer remembers).
+	Incarnation   uint64 `protobuf:"varint,7,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -756,6 +761,13 @@ func (x *Batch) GetMessages() []*Message {
 func (x *Batch) GetClusterId() uint64 {
 	if x != nil {
 		return x.ClusterId
+	}
+	return 0
+}
+
+func (x *Batch) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
 	}
 	return 0
 }
@@ -1104,7 +1116,7 @@ const file_raft_proto_rawDesc = "" +
 	" \x01(\bR\x06reject\x12\x1f\n" +
 	"\vreject_hint\x18\v \x01(\x04R\n" +
 	"rejectHint\x12\x18\n" +
-	"\acontext\x18\f \x01(\fR\acontext\"\xbc\x01\n" +
+	"\acontext\x18\f \x01(\fR\acontext\"\xde\x01\n" +
 	"\x05Batch\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x18\n" +
 	"\acluster\x18\x02 \x01(\tR\acluster\x12\x12\n" +
@@ -1112,7 +1124,8 @@ const file_raft_proto_rawDesc = "" +
 	"\x02to\x18\x04 \x01(\x04R\x02to\x12/\n" +
 	"\bmessages\x18\x05 \x03(\v2\x13.kontiki.v1.MessageR\bmessages\x12\x1d\n" +
 	"\n" +
-	"cluster_id\x18\x06 \x01(\x04R\tclusterId\"[\n" +
+	"cluster_id\x18\x06 \x01(\x04R\tclusterId\x12 \n" +
+	"\vincarnation\x18\a \x01(\x04R\vincarnation\"[\n" +
 	"\x10ConfChangeSingle\x12.\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1a.kontiki.v1.ConfChangeTypeR\x04type\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\"^\n" +

@@ -209,12 +209,13 @@ func memberStatus(st *actors.Status) client.MemberStatus {
 // kontiki_transport_rejected_total{reason}.
 func rejectReasons(s *cluster.TransportStats) map[string]uint64 {
 	return map[string]uint64{
-		"decode":    s.RejectedDecode.Load(),
-		"version":   s.RejectedVersion.Load(),
-		"cluster":   s.RejectedCluster.Load(),
-		"sender":    s.RejectedSender.Load(),
-		"member":    s.RejectedMember.Load(),
-		"too_large": s.RejectedTooLarge.Load(),
+		"decode":      s.RejectedDecode.Load(),
+		"version":     s.RejectedVersion.Load(),
+		"cluster":     s.RejectedCluster.Load(),
+		"sender":      s.RejectedSender.Load(),
+		"member":      s.RejectedMember.Load(),
+		"too_large":   s.RejectedTooLarge.Load(),
+		"incarnation": s.RejectedIncarnation.Load(),
 	}
 }
 
