@@ -22,7 +22,7 @@ func BenchmarkDurablePut(b *testing.B) {
 }
 
 func benchPut(b *testing.B, clients int) {
-	ns := startNATSB(b)
+	ns := startNATS(b)
 	peers := []uint64{1, 2, 3}
 	var members []*Member
 	var stores []*WALStore
@@ -32,7 +32,7 @@ func benchPut(b *testing.B, clients int) {
 			b.Fatal(err)
 		}
 		stores = append(stores, store)
-		m, err := StartMember(MemberConfig{ID: id, Peers: peers, NC: connectB(b, ns), LogStore: store, TickInterval: 50 * time.Millisecond})
+		m, err := StartMember(MemberConfig{ID: id, Peers: peers, NC: connect(b, ns), LogStore: store, TickInterval: 50 * time.Millisecond})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -45,7 +45,7 @@ func benchPut(b *testing.B, clients int) {
 			_ = m.Stop(ctx)
 		}
 	}()
-	cl := client.New(connectB(b, ns), client.Options{Timeout: 5 * time.Second})
+	cl := client.New(connect(b, ns), client.Options{Timeout: 5 * time.Second})
 	ctx := context.Background()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

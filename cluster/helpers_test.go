@@ -11,7 +11,7 @@ import (
 )
 
 // startNATS runs an embedded nats-server on a random loopback port.
-func startNATS(t *testing.T) *server.Server {
+func startNATS(t testing.TB) *server.Server {
 	t.Helper()
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
 	if err != nil {
@@ -25,7 +25,7 @@ func startNATS(t *testing.T) *server.Server {
 	return ns
 }
 
-func connect(t *testing.T, ns *server.Server) *nats.Conn {
+func connect(t testing.TB, ns *server.Server) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
@@ -100,24 +100,3 @@ func (c *testCluster) subject(format string, args ...any) string {
 	return "kontiki." + c.cluster + "." + fmt.Sprintf(format, args...)
 }
 
-func startNATSB(b *testing.B) *server.Server {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		b.Fatal("nats-server not ready")
-	}
-	b.Cleanup(ns.Shutdown)
-	return ns
-}
-
-func connectB(b *testing.B, ns *server.Server) *nats.Conn {
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
-	return nc
-}
