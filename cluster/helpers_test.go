@@ -99,4 +99,3 @@ func (c *testCluster) leader() uint64 {
 func (c *testCluster) subject(format string, args ...any) string {
 	return "kontiki." + c.cluster + "." + fmt.Sprintf(format, args...)
 }
-
