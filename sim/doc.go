@@ -15,16 +15,20 @@
 //
 //	dispatcher.go    the run queue: Schedule only queues a mailbox run
 //	mailbox.go       one delivery per step, system messages first
+//	loop.go          the step loop; a failure and its replay command
 //	clock.go         virtual time, timers, the event queue
 //	network.go       sender middleware: latency, loss, duplicates, partitions
-//	store.go         the LogStore wrapper: crash, the lying store, log mirror
+//	store.go         the LogStore wrapper: crash, the lying store
+//	mirror.go        a stored log as a chain of hashes
 //	invariants.go    election safety, log matching, leader completeness,
 //	                 state machine safety, commit monotonicity
+//	observe.go       the Observer and log handler that feed the checks
 //	statemachine.go  the register the nodes replicate
-//	client.go        the client actor: proposals, redirects, acknowledgements
-//	supervisor.go    guardian strategy and injected panics
+//	client.go        the client actor: proposals, reads, redirects, acks
+//	supervisor.go    guardian strategy, injected panics, receiver middleware
 //	trace.go         the delivery trace, its hash and its tail
-//	cluster.go       the simulator: actor system, nodes, crash and restart, steps
+//	system.go        the actor system, reused seed after seed
+//	cluster.go       the simulator: nodes, crash, restart, pause
 //	faults.go        the fault schedule
 //	run.go           one seed end to end: faults, heal, liveness, final checks
 package sim
