@@ -9,7 +9,9 @@ import (
 )
 
 // Transport sends the messages of one Ready. Send must not block: Raft
-// tolerates loss, so a transport drops what it cannot deliver.
+// tolerates loss, so a transport drops what it cannot deliver. One duty: for
+// every MsgSnap it must eventually send the sender a SnapshotStatus (sent or
+// failed); a snapshot lost without one leaves that follower paused forever.
 type Transport interface {
 	Send(ctx actor.SenderContext, msgs []*pb.Message)
 }

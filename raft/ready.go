@@ -6,7 +6,6 @@ package raft
 
 import (
 	pb "github.com/kontiki-raft/kontiki/messages"
-	"google.golang.org/protobuf/proto"
 )
 
 // SoftState is volatile state worth reporting; it needs no persistence.
@@ -58,7 +57,7 @@ func (r *Raft) HasReady() bool {
 	if r.softState() != r.prevSoft {
 		return true
 	}
-	if hs := r.hardState(); !proto.Equal(hs, r.prevHard) {
+	if r.hardStateChanged() {
 		return true
 	}
 	if r.log.unstable.snapshot != nil || len(r.log.unstableEntries()) > 0 {
@@ -97,7 +96,8 @@ func (r *Raft) Ready() Ready {
 		rd.SoftState = &ss
 		r.prevSoft = ss
 	}
-	if hs := r.hardState(); !proto.Equal(hs, r.prevHard) {
+	if r.hardStateChanged() {
+		hs := r.hardState()
 		rd.HardState = hs
 		rd.MustSync = hs.Term != r.prevHard.GetTerm() || hs.Vote != r.prevHard.GetVote()
 		r.prevHard = hs
@@ -106,6 +106,13 @@ func (r *Raft) Ready() Ready {
 		rd.MustSync = true
 	}
 	return rd
+}
+
+// hardStateChanged compares field by field: HasReady runs after every
+// message and must not allocate.
+func (r *Raft) hardStateChanged() bool {
+	p := r.prevHard
+	return p.GetTerm() != r.term || p.GetVote() != r.vote || p.GetCommit() != r.log.committed
 }
 
 // Advance tells the core that rd was persisted, sent and handed for apply.
