@@ -33,9 +33,11 @@ type Config struct {
 	LeaseDuration time.Duration
 
 	// SnapshotEntries: take a snapshot after this many applied entries
-	// (default 10000). SnapshotKeepEntries: entries kept behind a snapshot
-	// for slow followers (default 5000).
+	// (default 10000), or SnapshotBytes of applied entry data (default 64
+	// MiB), whichever comes first. SnapshotKeepEntries: entries kept behind
+	// a snapshot for slow followers (default 5000).
 	SnapshotEntries     uint64
+	SnapshotBytes       uint64
 	SnapshotKeepEntries uint64
 
 	MaxSizePerMsg       uint64
@@ -82,6 +84,9 @@ func (c *Config) validate() error {
 	}
 	if c.SnapshotEntries == 0 {
 		c.SnapshotEntries = 10000
+	}
+	if c.SnapshotBytes == 0 {
+		c.SnapshotBytes = 64 << 20
 	}
 	if c.SnapshotKeepEntries == 0 {
 		c.SnapshotKeepEntries = 5000

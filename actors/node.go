@@ -75,9 +75,10 @@ type node struct {
 	// new read that happens to reuse its sequence number.
 	incarnation uint64
 
-	handedSinceSnapshot uint64
-	snapshotting        bool
-	stopped             bool
+	handedSinceSnapshot      uint64
+	handedBytesSinceSnapshot uint64
+	snapshotting             bool
+	stopped                  bool
 	// drainScheduled: a drainReady message is in our mailbox. Every message
 	// queued before it is handled first, so a burst of proposals or acks
 	// shares one Ready: one append, one fsync, one batch per peer.
@@ -348,7 +349,7 @@ func (n *node) handToApplier(ctx actor.Context, rd *raft.Ready) {
 		ctx.Send(n.applier, &restoreState{snap: rd.Snapshot})
 		n.failProposalsUpTo(ctx, rd.Snapshot.Metadata.Index)
 		// The installed snapshot is as good as one of our own.
-		n.handedSinceSnapshot = 0
+		n.handedSinceSnapshot, n.handedBytesSinceSnapshot = 0, 0
 	}
 	if len(rd.CommittedEntries) == 0 {
 		return
@@ -376,7 +377,11 @@ func (n *node) handToApplier(ctx actor.Context, rd *raft.Ready) {
 	batch.confState = n.confState
 	ctx.Send(n.applier, batch)
 	n.handedSinceSnapshot += uint64(len(rd.CommittedEntries))
-	if n.handedSinceSnapshot >= n.cfg.SnapshotEntries && !n.snapshotting {
+	for _, e := range rd.CommittedEntries {
+		n.handedBytesSinceSnapshot += uint64(len(e.Data))
+	}
+	due := n.handedSinceSnapshot >= n.cfg.SnapshotEntries || n.handedBytesSinceSnapshot >= n.cfg.SnapshotBytes
+	if due && !n.snapshotting {
 		n.snapshotting = true
 		ctx.Send(n.applier, &takeSnapshot{})
 	}
@@ -428,7 +433,7 @@ func (n *node) onSnapshotTaken(ctx actor.Context, m *snapshotTaken) {
 		}
 		return
 	}
-	n.handedSinceSnapshot = 0
+	n.handedSinceSnapshot, n.handedBytesSinceSnapshot = 0, 0
 	// The file is written (and fsynced) by the persister so heartbeats
 	// keep flowing meanwhile; the log is compacted once it is durable.
 	ctx.Send(n.persister, &saveSnapshot{snap: snap})

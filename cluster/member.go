@@ -30,8 +30,10 @@ type MemberConfig struct {
 	ElectionTicks  int
 	HeartbeatTicks int
 	MaxValueBytes  int
-	// SnapshotEntries and SnapshotKeepEntries: see actors.Config.
+	// SnapshotEntries, SnapshotBytes and SnapshotKeepEntries: see
+	// actors.Config.
 	SnapshotEntries     uint64
+	SnapshotBytes       uint64
 	SnapshotKeepEntries uint64
 	KV                  kv.Options
 	Logger              *slog.Logger
@@ -79,7 +81,7 @@ func StartMember(cfg MemberConfig) (*Member, error) {
 	props, err := actors.NewNodeProps(actors.Config{
 		ID: cfg.ID, Peers: cfg.Peers, StateMachine: m.Store, Transport: m.Transport, LogStore: cfg.LogStore,
 		TickInterval: cfg.TickInterval, ElectionTicks: cfg.ElectionTicks, HeartbeatTicks: cfg.HeartbeatTicks,
-		SnapshotEntries: cfg.SnapshotEntries, SnapshotKeepEntries: cfg.SnapshotKeepEntries,
+		SnapshotEntries: cfg.SnapshotEntries, SnapshotBytes: cfg.SnapshotBytes, SnapshotKeepEntries: cfg.SnapshotKeepEntries,
 		MaxSizePerMsg: uint64(int(cfg.NC.MaxPayload()) / 2), Logger: logger,
 	})
 	if err != nil {

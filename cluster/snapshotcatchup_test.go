@@ -59,3 +59,29 @@ func TestFollowerBehindTheCompactedLogCatchesUpBySnapshot(t *testing.T) {
 		t.Fatalf("follower caught up without installing a snapshot (installed %d, %v)", st.SnapshotsInstalled, err)
 	}
 }
+
+func TestSnapshotIsTakenAfterSnapshotBytesOfEntries(t *testing.T) {
+	ns := startNATS(t)
+	// Entries alone would not trigger one (10000 default); 20 values of
+	// 16 KiB pass the 256 KiB byte threshold.
+	m, err := StartMember(MemberConfig{ID: 1, Peers: []uint64{1}, NC: connect(t, ns), TickInterval: 20 * time.Millisecond,
+		SnapshotBytes: 256 << 10, SnapshotKeepEntries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t.Cleanup(func() { _ = m.Stop(ctx) })
+	c := &testCluster{t: t, ns: ns, members: map[uint64]*Member{1: m}, cluster: "kontiki"}
+	c.leader()
+	cl := client.New(connect(t, ns), client.Options{})
+	value := make([]byte, 16<<10)
+	for i := 0; i < 20; i++ {
+		if _, err := cl.Put(ctx, "bytes.k"+strconv.Itoa(i), value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, "a snapshot and compaction", func() bool {
+		st, err := m.Node.Status(ctx)
+		return err == nil && st.FirstIndex > 10
+	})
+}

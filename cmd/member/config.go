@@ -46,6 +46,7 @@ type Config struct {
 	HeartbeatTicks  int
 	MaxValueBytes   int
 	SnapshotEntries uint64
+	SnapshotBytes   uint64
 	// SnapshotKeepEntries: entries kept behind a snapshot (0: default).
 	SnapshotKeepEntries uint64
 

@@ -107,6 +107,13 @@ var allFlags = []*flagSpec{
 			c.SnapshotEntries = uint64(n)
 			return err
 		}},
+	{name: "snapshot-bytes", env: "KONTIKI_SNAPSHOT_BYTES", def: "0", shown: "0 (64 MiB)", arg: "N",
+		usage: "take a snapshot after this many bytes of applied entries (or --snapshot-entries, whichever first)",
+		set: func(c *Config, v string) error {
+			n, err := parseInt(v, 0)
+			c.SnapshotBytes = uint64(n)
+			return err
+		}},
 	{name: "snapshot-keep-entries", env: "KONTIKI_SNAPSHOT_KEEP_ENTRIES", def: "0", shown: "0 (5000)", arg: "N",
 		usage: "entries kept behind a snapshot for slow followers (further behind, they get the snapshot)",
 		set: func(c *Config, v string) error {

@@ -99,7 +99,7 @@ var connectionFlags = []string{
 	"nats-creds", "nats-user", "nats-password", "tls-ca", "tls-cert", "tls-key",
 }
 
-var raftFlags = []string{"tick", "election-ticks", "heartbeat-ticks", "max-value-bytes", "snapshot-entries", "snapshot-keep-entries"}
+var raftFlags = []string{"tick", "election-ticks", "heartbeat-ticks", "max-value-bytes", "snapshot-entries", "snapshot-bytes", "snapshot-keep-entries"}
 
 var memberCommand = &commandSpec{
 	synopsis: "member [flags]\n       member dev [flags]\n       member health [flags]\n       member restore FILE --id N --peers IDS --data-dir DIR",

@@ -56,7 +56,7 @@ func startMember(ctx context.Context, c *Config, url string, p *probe, logger *s
 	m, err := cluster.StartMember(cluster.MemberConfig{
 		ID: c.ID, Cluster: c.Cluster, Peers: c.Peers, NC: nc.Conn, LogStore: store,
 		TickInterval: c.Tick, ElectionTicks: c.ElectionTicks, HeartbeatTicks: c.HeartbeatTicks,
-		MaxValueBytes: c.MaxValueBytes, SnapshotEntries: c.SnapshotEntries, SnapshotKeepEntries: c.SnapshotKeepEntries,
+		MaxValueBytes: c.MaxValueBytes, SnapshotEntries: c.SnapshotEntries, SnapshotBytes: c.SnapshotBytes, SnapshotKeepEntries: c.SnapshotKeepEntries,
 		Logger: logger,
 	})
 	if err != nil {
