@@ -69,6 +69,11 @@ func checkSegmentHeader(path string, data []byte, seq uint64, id Identity) error
 	if binary.LittleEndian.Uint32(h[40:]) != crc32.Checksum(h[:40], castagnoli) {
 		return corruptf(path, 0, "segment header checksum mismatch")
 	}
+	// The checksum does not cover 44:48: check it is zero, so no bit of
+	// the header can flip unnoticed.
+	if binary.LittleEndian.Uint32(h[44:]) != 0 {
+		return corruptf(path, 44, "segment header reserved bytes are not zero")
+	}
 	if v := binary.LittleEndian.Uint32(h[8:]); v != formatVersion {
 		return corruptf(path, 8, "segment format version %d, this build reads version %d", v, formatVersion)
 	}
