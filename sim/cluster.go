@@ -5,6 +5,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/kontiki-raft/kontiki/actors"
+	"github.com/kontiki-raft/kontiki/raft/wal"
 )
 
 // clientHost is the host id of the client; nodes are hosts 1..n.
@@ -35,6 +37,17 @@ type Config struct {
 	// AuditStores checks at each crash that the store kept what it
 	// acknowledged (off: only the protocol invariants can notice).
 	AuditStores bool
+	// WAL runs every node on the real write-ahead log over a simulated
+	// disk (memfs.go) that loses, keeps or tears the unsynced writes at a
+	// crash, as the seed decides; SegmentBytes is its segment size.
+	WAL          bool
+	SegmentBytes int64
+	// BrokenSync (with WAL) is the deliberately wrong disk: fsync reports
+	// success and makes nothing durable.
+	BrokenSync bool
+	// FlipBits (with WAL): up to a minority of nodes get a bit flipped in
+	// their durable log at a crash; such a node must refuse to start.
+	FlipBits bool
 	// Trace receives the whole delivery trace, when set.
 	Trace io.Writer
 	// MaxSteps bounds the deliveries of a run (a livelock guard).
@@ -50,6 +63,10 @@ type host struct {
 	pid    *actor.PID // the node actor of the current incarnation
 	store  *Store
 	sm     *register
+	// corrupt: its log failed its checks at a restart (a flipped bit);
+	// the node stays down for good. corruptInc is its last incarnation.
+	corrupt    bool
+	corruptInc int
 	boxes  []*mailbox
 }
 
@@ -59,6 +76,8 @@ type Sim struct {
 	// One seeded source, split into streams so that, e.g., the fault
 	// schedule does not shift when a message is delivered in another order.
 	rng, schedRng, netRng, faultRng, clientRng *rand.Rand
+	// diskRng decides what a crash leaves on a simulated disk (WAL mode).
+	diskRng *rand.Rand
 
 	q         runQueue
 	clock     clock
@@ -94,6 +113,7 @@ func New(w *World, cfg Config) *Sim {
 	split := func() *rand.Rand { return rand.New(rand.NewPCG(master.Uint64(), master.Uint64())) }
 	s := &Sim{cfg: cfg, mailboxes: map[string]*mailbox{}}
 	s.rng, s.schedRng, s.netRng, s.faultRng, s.clientRng = split(), split(), split(), split(), split()
+	s.diskRng = split()
 	s.trace = newTrace(cfg.Trace)
 	s.net = newNetwork(s, cfg.Nodes+1)
 	s.chk = newChecker(s, cfg.Nodes)
@@ -107,7 +127,10 @@ func New(w *World, cfg Config) *Sim {
 	s.hosts[clientHost] = &host{id: clientHost, up: true}
 	for id := 1; id <= cfg.Nodes; id++ {
 		h := &host{id: uint64(id)}
-		h.store = &Store{inner: actors.NewMemoryLogStore(), chk: s.chk, v: s.chk.views[id], lying: cfg.LyingStore}
+		h.store = &Store{inner: memBackend{actors.NewMemoryLogStore()}, chk: s.chk, v: s.chk.views[id], lying: cfg.LyingStore}
+		if cfg.WAL {
+			h.store.inner = newWALBackend(s, uint64(id), cfg.SegmentBytes, cfg.BrokenSync)
+		}
 		s.hosts[id] = h
 	}
 	return s
@@ -154,6 +177,11 @@ func (s *Sim) peers() []uint64 {
 // spawn starts a new incarnation of node h: a fresh state machine, the same
 // LogStore.
 func (s *Sim) spawn(h *host) {
+	if h.corrupt {
+		s.failf("sim: node %d was started on a log that failed its checks", h.id)
+		return
+	}
+	h.store.down = false
 	h.inc++
 	h.up = true
 	h.sm = newRegister(s, h.id)
@@ -203,7 +231,17 @@ func (s *Sim) crash(h *host) {
 		m.drop()
 	}
 	h.boxes = h.boxes[:0]
-	h.store.crash(s.cfg.AuditStores)
+	if wb, ok := h.store.inner.(*walBackend); ok && s.cfg.FlipBits && s.stats.BitFlips < (s.cfg.Nodes-1)/2 && s.diskRng.IntN(3) == 0 {
+		wb.flip = true
+	}
+	if err := h.store.crash(s.cfg.AuditStores); err != nil {
+		if !errors.Is(err, wal.ErrCorrupt) {
+			s.failf("node %d: its log does not open after a crash: %v", h.id, err)
+		}
+		h.corrupt, h.corruptInc = true, h.inc
+		s.stats.Corrupted++
+		s.trace.event(s, "node %d refuses to start: corrupt log", h.id)
+	}
 	if m := s.mailboxOf(h.pid); m != nil && !m.stopped {
 		s.system.Root.Stop(h.pid)
 	}
@@ -211,7 +249,7 @@ func (s *Sim) crash(h *host) {
 
 // restart brings a crashed node back.
 func (s *Sim) restart(h *host) {
-	if h.up {
+	if h.up || h.corrupt {
 		return
 	}
 	s.stats.Restarts++

@@ -21,7 +21,11 @@ type RunOptions struct {
 	LyingStore bool // the deliberately wrong build
 	// NoStoreAudit leaves lost writes for the protocol invariants to find.
 	NoStoreAudit bool
-	Trace        io.Writer
+	// WAL: every node on the real write-ahead log over a simulated disk;
+	// BrokenSync: that disk's fsync does nothing (the wrong build);
+	// FlipBits: a minority of nodes may get a bit flipped at a crash.
+	WAL, BrokenSync, FlipBits bool
+	Trace                     io.Writer
 }
 
 // Result of one seed.
@@ -43,6 +47,11 @@ type Stats struct {
 	Leaders                                     int // terms that had a leader
 	Acked                                       int // acknowledged proposals
 	Reads                                       int // reads answered
+	// WAL mode: crashes of the simulated disk by what they kept of the
+	// unsynced writes (keep, drop, tear), torn tails the WAL cut off at
+	// Open, bits flipped, nodes that refused to start on a corrupt log.
+	DiskCrashes                    [crashModes]int
+	TornTails, BitFlips, Corrupted int
 }
 
 func (a *Stats) add(b Stats) {
@@ -57,6 +66,12 @@ func (a *Stats) add(b Stats) {
 	a.Snapshots += b.Snapshots
 	a.Leaders += b.Leaders
 	a.Acked += b.Acked
+	for i := range a.DiskCrashes {
+		a.DiskCrashes[i] += b.DiskCrashes[i]
+	}
+	a.TornTails += b.TornTails
+	a.BitFlips += b.BitFlips
+	a.Corrupted += b.Corrupted
 }
 
 // NodesFor spreads seeds over cluster sizes: half 3 nodes, 30% 5, 20% 7.
@@ -91,7 +106,12 @@ func RunIn(w *World, seed uint64, o RunOptions) *Result {
 	if nodes == 0 {
 		nodes = NodesFor(seed)
 	}
-	cfg := Config{Seed: seed, Nodes: nodes, LyingStore: o.LyingStore, AuditStores: !o.NoStoreAudit, Trace: o.Trace}
+	cfg := Config{Seed: seed, Nodes: nodes, LyingStore: o.LyingStore, AuditStores: !o.NoStoreAudit, Trace: o.Trace,
+		WAL: o.WAL, BrokenSync: o.BrokenSync, FlipBits: o.FlipBits}
+	if o.WAL {
+		// Small segments, so that logs roll and compaction removes them.
+		cfg.SegmentBytes = int64(pick(rand.New(rand.NewPCG(seed, 0x77616c)), 1024, 4096, 16384))
+	}
 	switch pr.IntN(3) {
 	case 1:
 		cfg.SnapshotEntries, cfg.SnapshotKeepEntries = 8, 2
@@ -176,6 +196,9 @@ func (s *Sim) settled() bool {
 	term := s.chk.views[lead].status.Term
 	maxAck := s.client.maxAckIndex()
 	for _, h := range s.hosts[1:] {
+		if h.corrupt {
+			continue
+		}
 		v := s.chk.views[h.id]
 		if !h.up || !v.seen || v.status.Term != term || v.status.Lead != lead || h.sm.applied() < maxAck {
 			return false
@@ -189,6 +212,10 @@ func (s *Sim) describe() string {
 	fmt.Fprintf(&b, "final proposals left %d;", s.client.finalLeft)
 	for _, h := range s.hosts[1:] {
 		v := s.chk.views[h.id]
+		if h.corrupt {
+			fmt.Fprintf(&b, " node %d: corrupt log, down for good;", h.id)
+			continue
+		}
 		fmt.Fprintf(&b, " node %d: up=%v role=%s term=%d lead=%d commit=%d applied=%d last=%d;",
 			h.id, h.up, v.status.Role.String(), v.status.Term, v.status.Lead, v.status.Commit, h.sm.applied(), v.log.last())
 	}
@@ -199,8 +226,17 @@ func (s *Sim) describe() string {
 // every state machine holds only committed entries, every store matches its
 // mirror.
 func (s *Sim) finalChecks() {
+	for _, h := range s.hosts[1:] {
+		if h.corrupt && (h.up || h.inc != h.corruptInc) {
+			s.failf("node %d started again on a corrupt log (incarnation %d, up=%v)", h.id, h.inc, h.up)
+			return
+		}
+	}
 	for _, a := range s.client.acks {
 		for _, h := range s.hosts[1:] {
+			if h.corrupt {
+				continue
+			}
 			got, ok := h.sm.at(a.index)
 			if !ok || !bytes.Equal(got, a.data) {
 				s.failf("acknowledged proposal %d (%q at index %d) lost: node %d has %q there (applied %d)",

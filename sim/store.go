@@ -1,5 +1,6 @@
 // The LogStore of a simulated node: actors.MemoryLogStore underneath (its
-// Crash drops what was written since the last sync), with the checker told of
+// Crash drops what was written since the last sync) or the real WAL on a
+// simulated disk (walstore.go), with the checker told of
 // every write so it can mirror each node's stored log. The lying variant is
 // the deliberately wrong build: it acknowledges Save(sync=true) having synced
 // only the writes before this one, so a crash loses the last acknowledged
@@ -12,7 +13,7 @@ import (
 )
 
 type Store struct {
-	inner *actors.MemoryLogStore
+	inner backend
 	chk   *checker
 	v     *nodeView
 	lying bool
@@ -23,6 +24,8 @@ type Store struct {
 	// acknowledged (or a snapshot stored): a crash must not lose it.
 	synced      idxTerm
 	syncedChain uint64
+	// down: the node crashed and has not started again; nothing may write.
+	down bool
 }
 
 // hardState is pb.HardState as a plain value.
@@ -36,7 +39,15 @@ var _ actors.LogStore = (*Store)(nil)
 
 func (st *Store) Load() (*actors.DurableState, error) { return st.inner.Load() }
 
+// writable fails the run when a node that crashed still writes.
+func (st *Store) writable() {
+	if st.down {
+		st.chk.s.failf("node %d wrote to its store after it crashed", st.v.id)
+	}
+}
+
 func (st *Store) Save(hs *pb.HardState, ents []*pb.Entry, sync bool) error {
+	st.writable()
 	var err error
 	if st.lying && sync {
 		// Sync what came before, then leave this write unsynced.
@@ -70,6 +81,7 @@ func (st *Store) markSynced() {
 }
 
 func (st *Store) SaveSnapshot(snap *pb.Snapshot) error {
+	st.writable()
 	if err := st.inner.SaveSnapshot(snap); err != nil {
 		return err
 	}
@@ -80,6 +92,7 @@ func (st *Store) SaveSnapshot(snap *pb.Snapshot) error {
 }
 
 func (st *Store) Compact(index uint64) error {
+	st.writable()
 	if err := st.inner.Compact(index); err != nil {
 		return err
 	}
@@ -90,7 +103,7 @@ func (st *Store) Compact(index uint64) error {
 func (st *Store) Durable() bool { return st.inner.Durable() }
 
 func (st *Store) mustLoad() *actors.DurableState {
-	ds, err := st.inner.Load()
+	ds, err := st.inner.view()
 	if err != nil {
 		st.chk.s.failf("node %d: load: %v", st.v.id, err)
 		return &actors.DurableState{HardState: &pb.HardState{}}
@@ -99,10 +112,15 @@ func (st *Store) mustLoad() *actors.DurableState {
 }
 
 // crash loses what was not synced and records what survived: the node's
-// commit index may not fall below what it had acknowledged as durable.
-func (st *Store) crash(audit bool) {
-	st.inner.Crash()
-	ds := st.mustLoad()
+// commit index may not fall below what it had acknowledged as durable. An
+// error means the store refuses to open again (a corrupt log): the node
+// stays down for good.
+func (st *Store) crash(audit bool) error {
+	st.down = true
+	ds, err := st.inner.crash()
+	if err != nil {
+		return err
+	}
 	hs := hardStateOf(ds.HardState)
 	if d := st.durable; audit && (hs.term < d.term || (hs.term == d.term && d.vote != 0 && hs.vote != d.vote) || hs.commit < d.commit) {
 		st.chk.s.failf("store audit: node %d lost acknowledged hard state at crash: acknowledged term=%d vote=%d commit=%d, recovered term=%d vote=%d commit=%d",
@@ -116,4 +134,5 @@ func (st *Store) crash(audit bool) {
 	st.markSynced()
 	st.v.commit = st.durable.commit
 	st.pending, st.durable = hs, hs
+	return nil
 }
