@@ -67,7 +67,7 @@ type host struct {
 	// the node stays down for good. corruptInc is its last incarnation.
 	corrupt    bool
 	corruptInc int
-	boxes  []*mailbox
+	boxes      []*mailbox
 }
 
 // Sim is one simulated cluster.

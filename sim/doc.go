@@ -7,7 +7,9 @@
 // fault. The invariants of Raft are checked after every delivery; a failure
 // prints its seed, and
 //
-//	go test ./sim -run TestSimulation -seed=N -v
+//	go test ./sim -run 'TestSimulation$' -seed=N -v
+//
+// (TestSimulationWAL$ for a seed of the WAL mode)
 //
 // replays it exactly (the same delivery trace, byte for byte).
 //
@@ -19,6 +21,10 @@
 //	clock.go         virtual time, timers, the event queue
 //	network.go       sender middleware: latency, loss, duplicates, partitions
 //	store.go         the LogStore wrapper: crash, the lying store
+//	walstore.go      the store's backends: memory, or the real WAL on a
+//	                 simulated disk (crash, reopen, corrupt nodes stay down)
+//	memfs.go         the simulated disk: page cache vs fsynced, crash
+//	                 modes (keep, drop, tear by sector), bit flips
 //	mirror.go        a stored log as a chain of hashes
 //	invariants.go    election safety, log matching, leader completeness,
 //	                 state machine safety, commit monotonicity

@@ -17,12 +17,19 @@ type Failure struct {
 	Time  time.Duration
 	Msg   string
 	Tail  []string
+	// Test is the test that replays the seed (TestSimulation, or
+	// TestSimulationWAL for a run on the WAL).
+	Test string
 }
 
 func (f *Failure) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "seed %d (%d nodes): step %d at %v: %s\n", f.Seed, f.Nodes, f.Step, f.Time, f.Msg)
-	fmt.Fprintf(&b, "replay: go test ./sim -run TestSimulation -seed=%d -v (add -simtrace=FILE for the whole trace)\n", f.Seed)
+	test := f.Test
+	if test == "" {
+		test = "TestSimulation"
+	}
+	fmt.Fprintf(&b, "replay: go test ./sim -run '%s$' -seed=%d -v (add -simtrace=FILE for the whole trace)\n", test, f.Seed)
 	fmt.Fprintf(&b, "last %d trace lines:\n", len(f.Tail))
 	for _, l := range f.Tail {
 		b.WriteString("  ")
@@ -40,6 +47,9 @@ func (s *Sim) failf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	s.trace.event(s, "FAIL %s", msg)
 	s.failure = &Failure{Seed: s.cfg.Seed, Nodes: s.cfg.Nodes, Step: s.steps, Time: s.clock.now, Msg: msg, Tail: s.trace.last(60)}
+	if s.cfg.WAL {
+		s.failure.Test = "TestSimulationWAL"
+	}
 }
 
 // RunUntil delivers messages and advances time until done reports true at
