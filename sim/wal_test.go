@@ -132,4 +132,4 @@ func TestReplayWALIsByteIdentical(t *testing.T) {
 	}
 }
 
-var walReplaySeeds = []uint64{53, 85}
+var walReplaySeeds = []uint64{53, 85, 329}
