@@ -29,6 +29,7 @@ type childSpec struct {
 	RSSSample   bool          `json:"rss_sample,omitempty"`
 	Floor       time.Duration `json:"floor_duration,omitempty"`
 	Out         string        `json:"out"`
+	LogLevel    string        `json:"log_level,omitempty"`
 }
 
 type childResult struct {
@@ -60,6 +61,12 @@ func runChild(specPath string) int {
 	if err := json.Unmarshal(b, &spec); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
+	}
+	if spec.LogLevel != "" {
+		if err := logLevel.UnmarshalText([]byte(spec.LogLevel)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
 	}
 	t0 := time.Now()
 	res := childResult{Mode: spec.Mode, System: spec.System, Rep: spec.Rep}

@@ -41,6 +41,7 @@ type config struct {
 	profileDir    string
 	profileCell   string
 	noFloor       bool
+	logLevel      string
 	quietWait     time.Duration
 	quietCores    float64
 }
@@ -70,6 +71,7 @@ func main() {
 	flag.BoolVar(&c.keepData, "keep-data", false, "keep the members' data dirs")
 	flag.StringVar(&c.profileDir, "profile", "", "write CPU and allocation profiles of the -profile-cell window of each system here")
 	flag.StringVar(&c.profileCell, "profile-cell", "c64/128B", "the cell -profile profiles")
+	flag.StringVar(&c.logLevel, "log-level", "warn", "log level of Kontiki's slog logger in the children's logs (debug, info, warn, error)")
 	flag.BoolVar(&c.noFloor, "no-floor", false, "skip the floor measurements")
 	flag.DurationVar(&c.quietWait, "quiet-wait", time.Minute, "before each run, wait up to this long for the machine to be quiet (other processes below -quiet-cores); 0: don't wait (default 1m; 15s with -quick)")
 	flag.Float64Var(&c.quietCores, "quiet-cores", 0.3, "the machine counts as quiet below this many busy cores")
@@ -185,7 +187,7 @@ func run(c *config) error {
 		for _, s := range c.systems {
 			fmt.Fprintf(os.Stderr, "rep %d/%d: %s\n", r, c.reps, s)
 			spec := childSpec{Mode: "system", System: s, Rep: r, Cells: cells, Warm: c.warm, Measure: measure,
-				Keys: c.keys, OpTimeout: c.opTimeout, RSSSample: c.memory}
+				Keys: c.keys, OpTimeout: c.opTimeout, RSSSample: c.memory, LogLevel: c.logLevel}
 			if c.profileDir != "" {
 				spec.ProfileDir, spec.ProfileCell = c.profileDir, c.profileCell
 			}

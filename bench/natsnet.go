@@ -93,3 +93,17 @@ func stopNATSCluster(servers []*server.Server) {
 		s.WaitForShutdown()
 	}
 }
+
+// startNATSServer starts one embedded nats-server on a random loopback port.
+func startNATSServer() (*server.Server, error) {
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
+	if err != nil {
+		return nil, err
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		return nil, fmt.Errorf("nats-server not ready")
+	}
+	return s, nil
+}

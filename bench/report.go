@@ -4,6 +4,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +14,37 @@ import (
 	"text/tabwriter"
 	"time"
 )
+
+// kontikiTree identifies the Kontiki code measured: the bench module
+// builds against the working tree (replace => ../), which other engineers
+// change while we run.
+type kontikiTree struct {
+	Commit     string `json:"commit"`
+	DirtyFiles int    `json:"dirty_files"` // changed or untracked outside bench/
+	DiffSHA256 string `json:"diff_sha256,omitempty"`
+}
+
+func readKontikiTree() kontikiTree {
+	var t kontikiTree
+	out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		t.Commit = "unknown (" + err.Error() + ")"
+		return t
+	}
+	t.Commit = strings.TrimSpace(string(out))
+	top, _ := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	root := strings.TrimSpace(string(top))
+	st, _ := exec.Command("git", "-C", root, "status", "--porcelain", "--", ".", ":(exclude)bench", ":(exclude)docs").Output()
+	for _, l := range strings.Split(string(st), "\n") {
+		if strings.TrimSpace(l) != "" {
+			t.DirtyFiles++
+		}
+	}
+	if diff, err := exec.Command("git", "-C", root, "diff", "HEAD", "--", ".", ":(exclude)bench", ":(exclude)docs").Output(); err == nil && len(diff) > 0 {
+		t.DiffSHA256 = fmt.Sprintf("%x", sha256.Sum256(diff))[:12]
+	}
+	return t
+}
 
 type machine struct {
 	Nproc     string `json:"nproc"`
@@ -88,6 +120,7 @@ type report struct {
 	Command     string        `json:"command"`
 	Date        string        `json:"date"`
 	Machine     machine       `json:"machine"`
+	Kontiki     kontikiTree   `json:"kontiki_tree"`
 	Mode        string        `json:"mode"`
 	Settings    settings      `json:"settings"`
 	Systems     []systemInfo  `json:"systems"`
@@ -117,7 +150,7 @@ func newReport(c *config, cells []cell, dataRoot string) *report {
 		Mode:    mode,
 		Settings: settings{Reps: c.reps, Systems: c.systems, Cells: cells, WarmSec: c.warm.Seconds(),
 			MeasureSec: c.measure.Seconds(), Keys: c.keys, Topology: topology},
-		cfg: c, cells: cells,
+		cfg: c, cells: cells, Kontiki: readKontikiTree(),
 	}
 	if c.memory {
 		r.Settings.MeasureSec = c.memDuration.Seconds()
@@ -351,7 +384,7 @@ func (r *report) tables() []table {
 	var ts []table
 	if r.cfg.memory {
 		t := table{title: fmt.Sprintf("Memory: c256/128B puts for %.0f s", r.Settings.MeasureSec),
-			header: []string{"system", "ops/s", "peak RSS in window (MiB)", "process peak RSS VmHWM (MiB)", "errors"}}
+			header: []string{"system", "ops/s", "peak RSS in window (MiB)", "process peak RSS VmHWM (MiB)", "errors", "other load (cores)"}}
 		for _, s := range r.Summary {
 			var hwm uint64
 			for _, run := range r.Runs {
@@ -359,7 +392,7 @@ func (r *report) tables() []table {
 					hwm = max(hwm, run.PeakRSSKB)
 				}
 			}
-			t.rows = append(t.rows, []string{label(s.System), f0(s.OpsPerSec), f0(float64(s.PeakRSSKB) / 1024), f0(float64(hwm) / 1024), fmt.Sprint(s.Errors)})
+			t.rows = append(t.rows, []string{label(s.System), f0(s.OpsPerSec), f0(float64(s.PeakRSSKB) / 1024), f0(float64(hwm) / 1024), fmt.Sprint(s.Errors), f2(s.OtherCores)})
 		}
 		return append(ts, t)
 	}
@@ -418,7 +451,7 @@ func (r *report) header() []string {
 		fmt.Sprintf("Kontiki side by side — %s, mode %s, %d repetition(s) interleaved (%s), %.0f s warm-up + %.0f s measured per cell, %d uniform keys",
 			r.Date, r.Mode, r.Settings.Reps, strings.Join(r.cfg.systems, " "), r.Settings.WarmSec, r.Settings.MeasureSec, r.Settings.Keys),
 		"Topology: " + topology + ". Figures are medians over repetitions; CPU is the whole process (servers + clients) from getrusage(RUSAGE_SELF) deltas over the measured window, per completed op; \"other load\" is the CPU the rest of the machine used meanwhile (from /proc/stat), i.e. disturbance.",
-		fmt.Sprintf("Total wall time: %.1f min.", r.DurationSec/60),
+		fmt.Sprintf("Kontiki tree: commit %s, %d changed/untracked files outside bench/ and docs/ (diff sha256 %s). Total wall time: %.1f min.", r.Kontiki.Commit, r.Kontiki.DirtyFiles, orDash(r.Kontiki.DiffSHA256), r.DurationSec/60),
 	}
 	return lines
 }
@@ -509,4 +542,11 @@ func (r *report) problems() []string {
 		}
 	}
 	return out
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
 }

@@ -27,13 +27,27 @@ type kontikiStore struct {
 	cl      *client.Client
 }
 
-func startKontiki(ctx context.Context, dir string, logw io.Writer) (store, error) {
+// startKontiki: sharedNATS puts all members and the client on one
+// nats-server (as cluster/bench_test.go does) instead of one server per
+// member clustered by routes.
+func startKontiki(ctx context.Context, dir string, logw io.Writer, sharedNATS bool) (store, error) {
 	logger := warnLogger(logw)
-	servers, err := startNATSCluster(natsClusterOpts{name: "kontiki-bench"})
+	var servers []*server.Server
+	var err error
+	if sharedNATS {
+		var s *server.Server
+		s, err = startNATSServer()
+		servers = []*server.Server{s, s, s}
+	} else {
+		servers, err = startNATSCluster(natsClusterOpts{name: "kontiki-bench"})
+	}
 	if err != nil {
 		return nil, err
 	}
 	k := &kontikiStore{servers: servers}
+	if sharedNATS {
+		k.servers = servers[:1]
+	}
 	peers := []uint64{1, 2, 3}
 	for i, id := range peers {
 		nc, err := nats.Connect(servers[i].ClientURL(), nats.Name("kontiki-member-"+strconv.FormatUint(id, 10)))

@@ -42,7 +42,16 @@ var systems = []systemSpec{
 	{
 		name: "kontiki", label: "Kontiki (WAL, fsync)", durable: true,
 		notes: "3 members (cluster.StartMember + OpenLogStore), each on its own embedded nats-server, servers clustered by routes (the daemon's topology); daemon defaults (tick 100ms); client: the Go client (leader-aware) on one connection to server 1; get = linearizable (ReadIndex)",
-		start: startKontiki,
+		start: func(ctx context.Context, dir string, logw io.Writer) (store, error) {
+			return startKontiki(ctx, dir, logw, false)
+		},
+	},
+	{
+		name: "kontiki-1nats", label: "Kontiki, one shared nats-server (topology reference)", durable: true,
+		notes: "as kontiki, but the three members and the client share one embedded nats-server (no route hops), as cluster/bench_test.go runs them; not in the default set",
+		start: func(ctx context.Context, dir string, logw io.Writer) (store, error) {
+			return startKontiki(ctx, dir, logw, true)
+		},
 	},
 	{
 		name: "jetstream", label: "JetStream KV R3 (sync always)", durable: true,
@@ -84,11 +93,15 @@ func systemByName(name string) (systemSpec, error) {
 	return systemSpec{}, fmt.Errorf("unknown system %q (have %s)", name, strings.Join(names, ", "))
 }
 
-// warnLogger is the slog logger the systems under test log to: warnings
-// and errors go to the child's stderr, which the parent keeps per run.
+// logLevel of the systems that log through slog (Kontiki); -log-level.
+var logLevel = slog.LevelWarn
+
+// warnLogger is the slog logger the systems under test log to (warnings
+// and errors by default) on the child's stderr, which the parent keeps per
+// run.
 func warnLogger(w io.Writer) *slog.Logger {
 	if w == nil {
 		w = os.Stderr
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: logLevel}))
 }
