@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync/atomic"
 
@@ -112,7 +113,7 @@ func (n *node) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		n.ticker.stop()
 		n.failReads(ctx, ErrStopped)
-		n.failProposals(ctx, ErrStopped)
+		n.failProposalsUpTo(ctx, math.MaxUint64, ErrStopped)
 		return
 	case *actor.Restarting:
 		n.ticker.stop()
@@ -347,7 +348,7 @@ func (n *node) handToApplier(ctx actor.Context, rd *raft.Ready) {
 		n.logger.Info("installing snapshot from the leader", "index", rd.Snapshot.Metadata.Index, "term", rd.Snapshot.Metadata.Term, "bytes", len(rd.Snapshot.Data))
 		n.confState = rd.Snapshot.Metadata.ConfState
 		ctx.Send(n.applier, &restoreState{snap: rd.Snapshot})
-		n.failProposalsUpTo(ctx, rd.Snapshot.Metadata.Index)
+		n.failProposalsUpTo(ctx, rd.Snapshot.Metadata.Index, ErrLeadershipLost)
 		// The installed snapshot is as good as one of our own.
 		n.handedSinceSnapshot, n.handedBytesSinceSnapshot = 0, 0
 	}
@@ -403,20 +404,12 @@ func (n *node) applyConfChange(e *pb.Entry) {
 
 // failProposalsUpTo fails proposals a snapshot jumped over: their results
 // are not known here.
-func (n *node) failProposalsUpTo(ctx actor.Context, index uint64) {
+func (n *node) failProposalsUpTo(ctx actor.Context, index uint64, err error) {
 	for _, i := range sortedKeys(n.proposals) {
 		if w := n.proposals[i]; i <= index {
 			delete(n.proposals, i)
-			n.reply(ctx, w.to, &ProposeResult{ID: w.id, Err: ErrLeadershipLost})
+			n.reply(ctx, w.to, &ProposeResult{ID: w.id, Err: err})
 		}
-	}
-}
-
-func (n *node) failProposals(ctx actor.Context, err error) {
-	for _, i := range sortedKeys(n.proposals) {
-		w := n.proposals[i]
-		delete(n.proposals, i)
-		n.reply(ctx, w.to, &ProposeResult{ID: w.id, Err: err})
 	}
 }
 
@@ -463,7 +456,7 @@ func (n *node) onSoftState(ctx actor.Context, ss *raft.SoftState) {
 			// not: the outcome is unknown, and the proposer retries with
 			// its request id rather than wait for an answer that may
 			// never come (this node may be partitioned away).
-			n.failProposals(ctx, ErrLeadershipLost)
+			n.failProposalsUpTo(ctx, math.MaxUint64, ErrLeadershipLost)
 		}
 		n.lead = ss.Lead
 		n.logger.Info("leader changed", "term", n.raft.Term(), "leader", ss.Lead)

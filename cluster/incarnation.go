@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+
+	"github.com/kontiki-raft/kontiki/raft/wal"
 )
 
 var errReplaced = errors.New("peer's data directory was replaced")
@@ -56,7 +58,7 @@ func loadIncarnations(dir string) (*incarnations, error) {
 		}
 	case errors.Is(err, os.ErrNotExist):
 		b.self = newIncarnation()
-		if err := writeAtomic(path, []byte(strconv.FormatUint(b.self, 16))); err != nil {
+		if err := wal.WriteFileAtomic(path, []byte(strconv.FormatUint(b.self, 16))); err != nil {
 			return nil, err
 		}
 	default:
@@ -107,38 +109,10 @@ func (b *incarnations) check(peer, inc uint64) error {
 		byID[strconv.FormatUint(id, 10)] = strconv.FormatUint(v, 16)
 	}
 	data, _ := json.Marshal(byID)
-	if err := writeAtomic(filepath.Join(b.dir, "PEERS"), data); err != nil {
+	if err := wal.WriteFileAtomic(filepath.Join(b.dir, "PEERS"), data); err != nil {
 		// Not recorded durably: refuse now, accept once it can be.
 		delete(b.peers, peer)
 		return fmt.Errorf("record incarnation of node %d: %w", peer, err)
 	}
 	return nil
-}
-
-// writeAtomic writes path via path.tmp: write, fsync, rename, dir fsync.
-func writeAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -136,6 +136,13 @@ func writeFileAtomic(fsys FS, path string, data []byte) error {
 	return nil
 }
 
+// WriteFileAtomic writes a small file of the data directory the way the
+// stamp is written (tmp, fsync, rename, dir fsync), for the files other
+// layers keep beside the log.
+func WriteFileAtomic(path string, data []byte) error {
+	return writeFileAtomic(OSFS{}, path, data)
+}
+
 // ReadIdentity returns the identity dir is stamped with; ok is false when dir
 // has no stamp yet (a new data directory).
 func ReadIdentity(dir string) (id Identity, ok bool, err error) {
