@@ -100,8 +100,9 @@ func (c *Config) validate() error {
 // Observer sees what a node does, for tests and the simulation's invariant
 // checks. Calls happen on the node's and the applier's goroutines.
 type Observer interface {
-	// ObserveReady is called once a Ready's state is durable, before its
-	// entries are applied.
+	// ObserveReady is called as each Ready is taken, before its committed
+	// entries are applied, and again as each background write becomes
+	// durable; st.Commit is capped at this node's durable log.
 	ObserveReady(node uint64, st raft.Status, rd *raft.Ready)
 	// ObserveApply is called as the state machine applies an entry.
 	ObserveApply(node uint64, e *pb.Entry)

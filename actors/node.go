@@ -1,5 +1,5 @@
 // The node actor: lifecycle, the rules every role follows, and draining each
-// Ready in order — persist, send, apply, advance. Role-specific handling lives
+// Ready — send, persist (in the background), apply. Role-specific handling lives
 // in the behaviors (follower.go, precandidate.go, candidate.go, leader.go);
 // the node switches behavior in the same Receive in which the core changes
 // role, never through a message to itself.
@@ -54,7 +54,12 @@ type node struct {
 	storage   *raft.MemoryStorage
 	applier   *actor.PID
 	persister *actor.PID
-	applied   atomic.Uint64
+	writer    *actor.PID
+	// writesInFlight: logWrites sent to the writer and not yet reported.
+	writesInFlight int
+	// observedCommit: the commit index last reported to the observer.
+	observedCommit uint64
+	applied        atomic.Uint64
 	// snapshotsInstalled counts snapshots received from a leader.
 	snapshotsInstalled atomic.Uint64
 
@@ -148,6 +153,8 @@ func (n *node) Receive(ctx actor.Context) {
 		n.onSnapshotTaken(ctx, msg)
 	case *snapshotSaved:
 		n.onSnapshotSaved(ctx, msg)
+	case *logWritten:
+		n.onWritten(ctx, msg)
 	case *GetStatus:
 		ctx.Respond(n.status())
 	case drainReady:
@@ -224,6 +231,8 @@ func (n *node) start(ctx actor.Context) error {
 		// The read lease counts on followers not voting for an election
 		// timeout after they acknowledged us, also across their reboot.
 		QuietAfterRestart: true,
+		// The log writer persists in the background (logwriter.go).
+		AsyncStorageWrites: true,
 	}
 	if n.raft, err = raft.New(rc); err != nil {
 		return err
@@ -235,6 +244,9 @@ func (n *node) start(ctx actor.Context) error {
 	}, n.opts.propsOptions...))
 	n.persister = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &persister{store: n.cfg.LogStore}
+	}, n.opts.propsOptions...))
+	n.writer = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &logWriter{store: n.cfg.LogStore}
 	}, n.opts.propsOptions...))
 	// The state machine starts from the snapshot (or empty); the committed
 	// log after it is replayed as the core hands it out again.
@@ -271,10 +283,12 @@ func (n *node) syncBehavior() {
 	}
 }
 
-// drain handles every Ready the core has, in order: persist, send, apply,
-// advance. It runs when the drainReady message comes up, after the messages
-// that were queued when the first of them changed the core. A leader's appends and heartbeats leave before its own persist;
-// acknowledgements and votes only after.
+// drain handles every Ready the core has: a leader's appends, heartbeats and
+// snapshots leave at once; hard state, entries and an installed snapshot go
+// to the log writer with the acks and votes that must wait for them;
+// committed entries (durable here already) go to the applier. It runs when
+// the drainReady message comes up, after the messages that were queued when
+// the first of them changed the core.
 func (n *node) drain(ctx actor.Context) {
 	for !n.stopped && n.raft.HasReady() {
 		rd := n.raft.Ready()
@@ -299,59 +313,98 @@ func (n *node) drain(ctx actor.Context) {
 			n.lease.sent(rd.HeartbeatRound, n.opts.clock.Now())
 		}
 		n.cfg.Transport.Send(ctx, early)
-		if err := n.persist(&rd); err != nil {
-			n.fatal(ctx, err)
-			return
+		w := &logWrite{hardState: rd.HardState, entries: rd.Entries, snapshot: rd.Snapshot, sync: rd.MustSync, late: late}
+		if w.persists() || (n.writesInFlight > 0 && len(late) > 0) {
+			// Late messages may acknowledge entries still being written
+			// (a duplicate append is answered with our last index): they
+			// queue behind every write before them.
+			n.writesInFlight++
+			ctx.Send(n.writer, w)
+		} else {
+			n.cfg.Transport.Send(ctx, late)
 		}
-		n.cfg.Transport.Send(ctx, late)
 		if rd.QuorumRound != 0 && n.role == raft.Leader {
 			n.lease.acked(rd.QuorumRound)
 		}
-		if n.opts.observer != nil {
-			n.opts.observer.ObserveReady(n.cfg.ID, n.raft.Status(), &rd)
-		}
+		n.observeDurable(&rd)
 		n.handToApplier(ctx, &rd)
 		for _, rs := range rd.ReadStates {
 			n.onReadState(ctx, rs)
 		}
-		n.raft.Advance(rd)
+		n.raft.AcceptReady(rd)
 		n.syncBehavior()
 	}
 }
 
-func (n *node) persist(rd *raft.Ready) error {
-	if rd.Snapshot != nil {
-		if err := n.cfg.LogStore.SaveSnapshot(rd.Snapshot); err != nil {
-			return fmt.Errorf("persist snapshot %d: %w", rd.Snapshot.Metadata.Index, err)
+// onWritten: writes are durable, in order. Mirror them into the core's
+// storage, let their acks and votes go, and count them as stable (a leader
+// now counts itself toward their quorum).
+func (n *node) onWritten(ctx actor.Context, m *logWritten) {
+	if m.err != nil {
+		n.fatal(ctx, m.err)
+		return
+	}
+	for _, w := range m.writes {
+		n.writesInFlight--
+		if err := n.mirror(w); err != nil {
+			n.fatal(ctx, err)
+			return
 		}
-		if err := n.storage.ApplySnapshot(rd.Snapshot); err != nil {
-			return fmt.Errorf("apply snapshot %d: %w", rd.Snapshot.Metadata.Index, err)
+		if w.snapshot != nil {
+			n.installSnapshot(ctx, w.snapshot)
+		}
+		n.cfg.Transport.Send(ctx, w.late)
+		n.raft.MarkPersisted(w.snapshot, w.entries)
+		n.observeDurable(&raft.Ready{})
+	}
+	n.syncBehavior()
+}
+
+// mirror applies a durable write to the in-memory copy the core reads from.
+func (n *node) mirror(w *logWrite) error {
+	if w.snapshot != nil {
+		if err := n.storage.ApplySnapshot(w.snapshot); err != nil {
+			return fmt.Errorf("apply snapshot %d: %w", w.snapshot.Metadata.Index, err)
 		}
 	}
-	if rd.HardState != nil || len(rd.Entries) > 0 {
-		if err := n.cfg.LogStore.Save(rd.HardState, rd.Entries, rd.MustSync); err != nil {
-			return fmt.Errorf("persist: %w", err)
-		}
-	}
-	if err := n.storage.Append(rd.Entries); err != nil {
+	if err := n.storage.Append(w.entries); err != nil {
 		return fmt.Errorf("append to memory log: %w", err)
 	}
-	if rd.HardState != nil {
-		n.storage.SetHardState(rd.HardState)
+	if w.hardState != nil {
+		n.storage.SetHardState(w.hardState)
 	}
 	return nil
 }
 
-func (n *node) handToApplier(ctx actor.Context, rd *raft.Ready) {
-	if rd.Snapshot != nil {
-		n.snapshotsInstalled.Add(1)
-		n.logger.Info("installing snapshot from the leader", "index", rd.Snapshot.Metadata.Index, "term", rd.Snapshot.Metadata.Term, "bytes", len(rd.Snapshot.Data))
-		n.confState = rd.Snapshot.Metadata.ConfState
-		ctx.Send(n.applier, &restoreState{snap: rd.Snapshot})
-		n.failProposalsUpTo(ctx, rd.Snapshot.Metadata.Index, ErrLeadershipLost)
-		// The installed snapshot is as good as one of our own.
-		n.handedSinceSnapshot, n.handedBytesSinceSnapshot = 0, 0
+// observeDurable tells the observer (the simulation's checker) about state
+// that is now durable. The commit index it sees is capped at the durable
+// log that agrees with the core's: a follower may learn of a commit before
+// its write of the entries (or of the entries replacing a stale tail) lands.
+func (n *node) observeDurable(rd *raft.Ready) {
+	if n.opts.observer == nil {
+		return
 	}
+	st := n.raft.Status()
+	// While a snapshot is being written nothing is known stable: report
+	// the last commit index seen durable.
+	st.Commit = max(n.observedCommit, min(st.Commit, n.raft.StableIndex()))
+	n.observedCommit = st.Commit
+	n.opts.observer.ObserveReady(n.cfg.ID, st, rd)
+}
+
+// installSnapshot: a snapshot from the leader is durable; the state machine
+// restores it before any entry after it.
+func (n *node) installSnapshot(ctx actor.Context, snap *pb.Snapshot) {
+	n.snapshotsInstalled.Add(1)
+	n.logger.Info("installing snapshot from the leader", "index", snap.Metadata.Index, "term", snap.Metadata.Term, "bytes", len(snap.Data))
+	n.confState = snap.Metadata.ConfState
+	ctx.Send(n.applier, &restoreState{snap: snap})
+	n.failProposalsUpTo(ctx, snap.Metadata.Index, ErrLeadershipLost)
+	// The installed snapshot is as good as one of our own.
+	n.handedSinceSnapshot, n.handedBytesSinceSnapshot = 0, 0
+}
+
+func (n *node) handToApplier(ctx actor.Context, rd *raft.Ready) {
 	if len(rd.CommittedEntries) == 0 {
 		return
 	}

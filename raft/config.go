@@ -48,8 +48,15 @@ type Config struct {
 	// this a reboot lets it vote at once, and a new leader can be elected
 	// while the old one still serves lease reads.
 	QuietAfterRestart bool
-	Rand              Rand
-	Logger            *slog.Logger
+	// AsyncStorageWrites: the caller persists a Ready's HardState, Entries
+	// and Snapshot in the background and calls AcceptReady at once, then
+	// MarkPersisted when they are durable (in Ready order). Meanwhile it
+	// may take further Readies: they hand out only what is not already in
+	// progress, and their CommittedEntries never go past this node's
+	// durable log. Without it the caller calls Advance after persisting.
+	AsyncStorageWrites bool
+	Rand               Rand
+	Logger             *slog.Logger
 }
 
 // Defaults used when a field is zero.

@@ -18,6 +18,9 @@ type raftLog struct {
 	applied uint64
 	// maxApplySize bounds the committed entries of one Ready.
 	maxApplySize uint64
+	// asyncWrites: Ready's entries are persisted after the next Ready may
+	// be taken (Config.AsyncStorageWrites).
+	asyncWrites bool
 }
 
 func newLog(storage Storage, maxApplySize uint64) (*raftLog, error) {
@@ -212,20 +215,29 @@ func (l *raftLog) stableTo(i, t uint64) { l.unstable.stableTo(i, t) }
 
 func (l *raftLog) stableSnapTo(i uint64) { l.unstable.stableSnapTo(i) }
 
-func (l *raftLog) unstableEntries() []*pb.Entry { return l.unstable.entries }
+// applyLimit is the last index that may be handed for apply: the commit
+// index, and with asynchronous writes no further than this node's durable
+// log (in the synchronous mode a Ready's entries are persisted before its
+// committed entries are applied).
+func (l *raftLog) applyLimit() uint64 {
+	if l.unstable.snapshot != nil {
+		return l.applied
+	}
+	if l.asyncWrites {
+		return min(l.committed, l.stableIndex())
+	}
+	return l.committed
+}
 
 func (l *raftLog) hasNextCommittedEnts() bool {
-	if l.unstable.snapshot != nil {
-		return false
-	}
-	return l.committed > l.applied
+	return l.applyLimit() > l.applied
 }
 
 func (l *raftLog) nextCommittedEnts() []*pb.Entry {
 	if !l.hasNextCommittedEnts() {
 		return nil
 	}
-	ents, err := l.slice(l.applied+1, l.committed+1, l.maxApplySize)
+	ents, err := l.slice(l.applied+1, l.applyLimit()+1, l.maxApplySize)
 	if err != nil {
 		panic(fmt.Sprintf("raft: committed entries unavailable: %v", err))
 	}

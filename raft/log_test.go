@@ -234,11 +234,11 @@ func TestLogReadsAcrossStorageAndTheUnstableTail(t *testing.T) {
 func TestUnstableEntriesBecomeStableOnlyIfTheirTermStillMatches(t *testing.T) {
 	l := newTestLog(t, []uint64{1}, []uint64{2, 2})
 	l.stableTo(3, 1) // a persist of an entry 3 that was since replaced
-	if len(l.unstableEntries()) != 2 {
-		t.Fatalf("a stale persist marked %d entries stable", 2-len(l.unstableEntries()))
+	if len(l.unstable.entries) != 2 {
+		t.Fatalf("a stale persist marked %d entries stable", 2-len(l.unstable.entries))
 	}
 	l.stableTo(2, 2)
-	if got := l.unstableEntries(); len(got) != 1 || got[0].Index != 3 {
+	if got := l.unstable.entries; len(got) != 1 || got[0].Index != 3 {
 		t.Fatalf("unstable %v after persisting up to 2", got)
 	}
 	if l.stableIndex() != 2 {

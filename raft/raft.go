@@ -107,6 +107,9 @@ func New(cfg Config) (*Raft, error) {
 		return nil, err
 	}
 	log, err := newLog(cfg.Storage, cfg.MaxCommittedSizePerReady)
+	if err == nil {
+		log.asyncWrites = cfg.AsyncStorageWrites
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,7 @@ func (r *Raft) HasReady() bool {
 	if r.hardStateChanged() {
 		return true
 	}
-	if r.log.unstable.snapshot != nil || len(r.log.unstableEntries()) > 0 {
+	if r.log.unstable.snapshotToPersist() != nil || len(r.log.unstable.toPersist()) > 0 {
 		return true
 	}
 	if len(r.msgs) > 0 || len(r.readStates) > 0 || r.log.hasNextCommittedEnts() {
@@ -81,14 +81,15 @@ func (r *Raft) Ready() Ready {
 		r.bcastHeartbeat()
 	}
 	rd := Ready{
-		Entries:          r.log.unstableEntries(),
+		Entries:          r.log.unstable.toPersist(),
 		CommittedEntries: r.log.nextCommittedEnts(),
 		Messages:         r.msgs,
 		ReadStates:       r.readStates,
-		Snapshot:         r.log.unstable.snapshot,
+		Snapshot:         r.log.unstable.snapshotToPersist(),
 		HeartbeatRound:   r.reads.startedRound,
 		QuorumRound:      r.reads.reportedQuorumRound,
 	}
+	r.log.unstable.acceptInProgress()
 	r.msgs = nil
 	r.readStates = nil
 	r.reads.startedRound, r.reads.reportedQuorumRound = 0, 0
@@ -117,19 +118,33 @@ func (r *Raft) hardStateChanged() bool {
 
 // Advance tells the core that rd was persisted, sent and handed for apply.
 func (r *Raft) Advance(rd Ready) {
-	if rd.Snapshot != nil {
-		r.log.stableSnapTo(rd.Snapshot.Metadata.Index)
-		if rd.Snapshot.Metadata.Index > r.log.applied {
-			r.log.applied = rd.Snapshot.Metadata.Index
+	r.MarkPersisted(rd.Snapshot, rd.Entries)
+	r.AcceptReady(rd)
+}
+
+// MarkPersisted tells the core that a Ready's snapshot and entries are
+// durable (AsyncStorageWrites). Calls come in Ready order; a write whose
+// entries a conflict has since replaced marks nothing.
+func (r *Raft) MarkPersisted(snap *pb.Snapshot, ents []*pb.Entry) {
+	if snap != nil {
+		r.log.stableSnapTo(snap.Metadata.Index)
+		if snap.Metadata.Index > r.log.applied {
+			r.log.applied = snap.Metadata.Index
 		}
 	}
-	if n := len(rd.Entries); n > 0 {
-		last := rd.Entries[n-1]
+	if n := len(ents); n > 0 {
+		last := ents[n-1]
 		r.log.stableTo(last.Index, last.Term)
 		if r.log.matchTerm(last.Index, last.Term) {
 			r.selfStable(last.Index)
 		}
 	}
+}
+
+// AcceptReady tells the core that rd's messages were sent (or queued behind
+// its persist) and its committed entries handed for apply
+// (AsyncStorageWrites); Advance does it for the synchronous mode.
+func (r *Raft) AcceptReady(rd Ready) {
 	if n := len(rd.CommittedEntries); n > 0 {
 		r.log.appliedTo(rd.CommittedEntries[n-1].Index)
 		if r.role == Leader {

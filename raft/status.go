@@ -39,6 +39,11 @@ func (r *Raft) Committed() uint64 { return r.log.committed }
 // LastIndex is the index of the last entry in the log (durable or not).
 func (r *Raft) LastIndex() uint64 { return r.log.lastIndex() }
 
+// StableIndex is the last index of this node's log known durable: entries
+// up to it are persisted and agree with the core's log (0 while a snapshot
+// is being persisted).
+func (r *Raft) StableIndex() uint64 { return r.log.stableIndex() }
+
 // Matches returns the match index of every member as the leader tracks it
 // (nil on a follower).
 func (r *Raft) Matches() map[uint64]uint64 {

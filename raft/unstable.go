@@ -1,5 +1,7 @@
 // The unstable tail: entries and a snapshot the core holds that are not yet
-// durable. The caller persists them from a Ready and Advance marks them stable.
+// durable. The caller persists them from a Ready and Advance (or, with
+// AsyncStorageWrites, MarkPersisted) marks them stable. What a Ready has
+// handed out is "in progress": not handed out again, not yet stable.
 package raft
 
 import pb "github.com/kontiki-raft/kontiki/messages"
@@ -10,6 +12,36 @@ type unstable struct {
 	entries  []*pb.Entry
 	// offset is the index of entries[0] (or where it would be).
 	offset uint64
+	// offsetInProgress: entries before it were handed out by a Ready and
+	// are being persisted. Invariant: offset <= offsetInProgress <=
+	// offset+len(entries).
+	offsetInProgress uint64
+	// snapshotInProgress: snapshot was handed out by a Ready.
+	snapshotInProgress bool
+}
+
+// toPersist is what the next Ready hands out: entries not yet in progress.
+func (u *unstable) toPersist() []*pb.Entry {
+	if u.offsetInProgress < u.offset {
+		u.offsetInProgress = u.offset
+	}
+	return u.entries[u.offsetInProgress-u.offset:]
+}
+
+// snapshotToPersist is the snapshot the next Ready hands out, if any.
+func (u *unstable) snapshotToPersist() *pb.Snapshot {
+	if u.snapshotInProgress {
+		return nil
+	}
+	return u.snapshot
+}
+
+// acceptInProgress marks everything unstable as handed out.
+func (u *unstable) acceptInProgress() {
+	u.offsetInProgress = u.offset + uint64(len(u.entries))
+	if u.snapshot != nil {
+		u.snapshotInProgress = true
+	}
 }
 
 func (u *unstable) maybeFirstIndex() (uint64, bool) {
@@ -53,6 +85,9 @@ func (u *unstable) stableTo(i, t uint64) {
 	n := int(i + 1 - u.offset)
 	u.entries = u.entries[n:]
 	u.offset = i + 1
+	if u.offsetInProgress < u.offset {
+		u.offsetInProgress = u.offset
+	}
 	if len(u.entries) == 0 {
 		u.entries = nil
 	}
@@ -61,13 +96,16 @@ func (u *unstable) stableTo(i, t uint64) {
 func (u *unstable) stableSnapTo(i uint64) {
 	if u.snapshot != nil && u.snapshot.Metadata.Index == i {
 		u.snapshot = nil
+		u.snapshotInProgress = false
 	}
 }
 
 func (u *unstable) restore(s *pb.Snapshot) {
 	u.offset = s.Metadata.Index + 1
+	u.offsetInProgress = u.offset
 	u.entries = nil
 	u.snapshot = s
+	u.snapshotInProgress = false
 }
 
 // truncateAndAppend adds ents, replacing any conflicting suffix.
@@ -84,6 +122,12 @@ func (u *unstable) truncateAndAppend(ents []*pb.Entry) {
 	default:
 		keep := u.entries[:fromIndex-u.offset]
 		u.entries = append(append([]*pb.Entry(nil), keep...), ents...)
+	}
+	// Replaced entries that were in progress are handed out again; the
+	// caller's writes land in order, so the new ones overwrite the old.
+	u.offsetInProgress = min(u.offsetInProgress, fromIndex)
+	if u.offsetInProgress < u.offset {
+		u.offsetInProgress = u.offset
 	}
 }
 

@@ -1,0 +1,95 @@
+// The log writer makes each Ready's hard state, entries and installed
+// snapshot durable off the node's mailbox, so a node in the middle of an
+// fsync still takes acks, commits and hands committed entries to the
+// applier. Writes land in the order the node sent them; whatever queued up
+// during one fsync shares the next (group commit). What depended on a write
+// (acks, votes) leaves only when the node hears it is durable.
+package actors
+
+import (
+	"fmt"
+
+	"github.com/asynkron/protoactor-go/actor"
+	pb "github.com/kontiki-raft/kontiki/messages"
+)
+
+// logWrite is one Ready's durable work and the messages waiting for it.
+type logWrite struct {
+	hardState *pb.HardState
+	entries   []*pb.Entry
+	snapshot  *pb.Snapshot
+	// sync: the term, vote or entries changed, so the write is fsynced
+	// before it is reported (a commit-index-only write need not be).
+	sync bool
+	// late are sent once this write, and every write before it, is durable.
+	late []*pb.Message
+}
+
+func (w *logWrite) persists() bool {
+	return w.hardState != nil || len(w.entries) > 0 || w.snapshot != nil
+}
+
+// logWritten reports writes durable, in the order they were sent; err: the
+// first that failed (the node stops).
+type logWritten struct {
+	writes []*logWrite
+	err    error
+}
+
+// flushWrites: every write queued before it has been written; fsync once.
+type flushWrites struct{}
+
+type logWriter struct {
+	store   LogStore
+	pending []*logWrite
+	failed  bool
+}
+
+func (w *logWriter) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *logWrite:
+		if w.failed {
+			return
+		}
+		w.pending = append(w.pending, m)
+		if len(w.pending) == 1 {
+			ctx.Send(ctx.Self(), flushWrites{})
+		}
+	case flushWrites:
+		if w.failed || len(w.pending) == 0 {
+			return
+		}
+		if err := w.flush(); err != nil {
+			w.failed = true
+			w.pending = nil
+			ctx.Send(ctx.Parent(), &logWritten{err: err})
+			return
+		}
+		ctx.Send(ctx.Parent(), &logWritten{writes: w.pending})
+		w.pending = nil
+	}
+}
+
+// flush writes the pending writes in order, the last one with the fsync
+// that covers them all when any of them needs one.
+func (w *logWriter) flush() error {
+	sync := false
+	for _, m := range w.pending {
+		sync = sync || m.sync
+	}
+	last := len(w.pending) - 1
+	for i, m := range w.pending {
+		syncNow := sync && i == last
+		if m.snapshot != nil {
+			if err := w.store.SaveSnapshot(m.snapshot); err != nil {
+				return fmt.Errorf("persist snapshot %d: %w", m.snapshot.Metadata.Index, err)
+			}
+		}
+		if m.hardState != nil || len(m.entries) > 0 || syncNow {
+			if err := w.store.Save(m.hardState, m.entries, syncNow); err != nil {
+				return fmt.Errorf("persist: %w", err)
+			}
+		}
+	}
+	return nil
+}
