@@ -13,8 +13,20 @@ import (
 
 type proposalWaiter struct {
 	to   *actor.PID
+	done func(*ProposeResult)
 	id   uint64
 	term uint64
+}
+
+// answer delivers res to the waiter's callback or its PID (none: nobody
+// asked for an answer).
+func (w proposalWaiter) answer(ctx actor.Context, res *ProposeResult) {
+	switch {
+	case w.done != nil:
+		w.done(res)
+	case w.to != nil:
+		ctx.Send(w.to, res)
+	}
 }
 
 // applyBatch is the committed entries of one Ready.
@@ -88,8 +100,8 @@ func (a *applier) Receive(ctx actor.Context) {
 			if a.observer != nil {
 				a.observer.ObserveApply(a.id, e)
 			}
-			if w, ok := m.waiters[e.Index]; ok && w.to != nil {
-				ctx.Send(w.to, &ProposeResult{ID: w.id, Index: e.Index, Result: result})
+			if w, ok := m.waiters[e.Index]; ok {
+				w.answer(ctx, &ProposeResult{ID: w.id, Index: e.Index, Result: result})
 			}
 		}
 		if m.confState != nil {

@@ -13,7 +13,7 @@ func (n *node) follower(ctx actor.Context) {
 	case *pb.Message:
 		n.stepRole(m, n.raft.StepFollower)
 	case *Propose:
-		n.reply(ctx, ctx.Sender(), &ProposeResult{ID: m.ID, Err: &NotLeaderError{Leader: n.raft.Lead()}})
+		n.answerProposal(ctx, ctx.Sender(), m.Done, &ProposeResult{ID: m.ID, Err: &NotLeaderError{Leader: n.raft.Lead()}})
 	case *Read:
 		if m.Mode == ReadLease {
 			n.reply(ctx, ctx.Sender(), &ReadResult{ID: m.ID, Err: &NotLeaderError{Leader: n.raft.Lead()}})

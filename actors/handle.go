@@ -60,6 +60,14 @@ func (n *Node) Propose(ctx context.Context, data []byte) (*ProposeResult, error)
 	return pr, pr.Err
 }
 
+// ProposeAsync proposes data without waiting: done receives the result on
+// the node's or the applier's goroutine and must not block. done is not
+// called if the node stops before it takes the proposal, so pair it with a
+// deadline of your own.
+func (n *Node) ProposeAsync(data []byte, done func(*ProposeResult)) {
+	n.root.Send(n.pid, &Propose{Data: data, Done: done})
+}
+
 // Read waits until this node may serve a read of the given mode; the state
 // machine has then applied at least the returned index.
 func (n *Node) Read(ctx context.Context, mode ReadMode) (uint64, error) {

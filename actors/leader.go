@@ -36,15 +36,15 @@ func (n *node) leader(ctx actor.Context) {
 
 func (n *node) propose(ctx actor.Context, m *Propose) {
 	if err := n.raft.Propose(m.Data); err != nil {
-		n.reply(ctx, ctx.Sender(), &ProposeResult{ID: m.ID, Err: err})
+		n.answerProposal(ctx, ctx.Sender(), m.Done, &ProposeResult{ID: m.ID, Err: err})
 		return
 	}
 	index := n.raft.LastIndex()
 	if old, ok := n.proposals[index]; ok {
 		// An earlier leadership's proposal at this index never committed.
-		n.reply(ctx, old.to, &ProposeResult{ID: old.id, Err: ErrProposalLost})
+		old.answer(ctx, &ProposeResult{ID: old.id, Err: ErrProposalLost})
 	}
-	n.proposals[index] = proposalWaiter{to: ctx.Sender(), id: m.ID, term: n.raft.Term()}
+	n.proposals[index] = proposalWaiter{to: ctx.Sender(), done: m.Done, id: m.ID, term: n.raft.Term()}
 }
 
 // leaseRead answers once applied reaches the commit index, if the lease holds

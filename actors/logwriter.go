@@ -3,7 +3,9 @@
 // fsync still takes acks, commits and hands committed entries to the
 // applier. Writes land in the order the node sent them; whatever queued up
 // during one fsync shares the next (group commit). What depended on a write
-// (acks, votes) leaves only when the node hears it is durable.
+// (acks, votes) leaves from here the moment it is durable, in one batch per
+// peer, before the node even hears of it: raft's safety rests on persisting
+// before sending, never on the order of messages.
 package actors
 
 import (
@@ -40,9 +42,10 @@ type logWritten struct {
 type flushWrites struct{}
 
 type logWriter struct {
-	store   LogStore
-	pending []*logWrite
-	failed  bool
+	store     LogStore
+	transport Transport
+	pending   []*logWrite
+	failed    bool
 }
 
 func (w *logWriter) Receive(ctx actor.Context) {
@@ -65,6 +68,11 @@ func (w *logWriter) Receive(ctx actor.Context) {
 			ctx.Send(ctx.Parent(), &logWritten{err: err})
 			return
 		}
+		var late []*pb.Message
+		for _, m := range w.pending {
+			late = append(late, m.late...)
+		}
+		w.transport.Send(ctx, late)
 		ctx.Send(ctx.Parent(), &logWritten{writes: w.pending})
 		w.pending = nil
 	}

@@ -246,7 +246,7 @@ func (n *node) start(ctx actor.Context) error {
 		return &persister{store: n.cfg.LogStore}
 	}, n.opts.propsOptions...))
 	n.writer = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &logWriter{store: n.cfg.LogStore}
+		return &logWriter{store: n.cfg.LogStore, transport: n.cfg.Transport}
 	}, n.opts.propsOptions...))
 	// The state machine starts from the snapshot (or empty); the committed
 	// log after it is replayed as the core hands it out again.
@@ -336,9 +336,9 @@ func (n *node) drain(ctx actor.Context) {
 	}
 }
 
-// onWritten: writes are durable, in order. Mirror them into the core's
-// storage, let their acks and votes go, and count them as stable (a leader
-// now counts itself toward their quorum).
+// onWritten: writes are durable, in order, and the writer has sent their
+// acks and votes. Mirror them into the core's storage and count them as
+// stable (a leader now counts itself toward their quorum).
 func (n *node) onWritten(ctx actor.Context, m *logWritten) {
 	if m.err != nil {
 		n.fatal(ctx, m.err)
@@ -353,7 +353,6 @@ func (n *node) onWritten(ctx actor.Context, m *logWritten) {
 		if w.snapshot != nil {
 			n.installSnapshot(ctx, w.snapshot)
 		}
-		n.cfg.Transport.Send(ctx, w.late)
 		n.raft.MarkPersisted(w.snapshot, w.entries)
 		n.observeDurable(&raft.Ready{})
 	}
@@ -420,7 +419,7 @@ func (n *node) handToApplier(ctx actor.Context, rd *raft.Ready) {
 		delete(n.proposals, e.Index)
 		if w.term != e.Term {
 			// Another leader's entry took this index: ours never committed.
-			n.reply(ctx, w.to, &ProposeResult{ID: w.id, Err: ErrProposalLost})
+			w.answer(ctx, &ProposeResult{ID: w.id, Err: ErrProposalLost})
 			continue
 		}
 		if batch.waiters == nil {
@@ -461,7 +460,7 @@ func (n *node) failProposalsUpTo(ctx actor.Context, index uint64, err error) {
 	for _, i := range sortedKeys(n.proposals) {
 		if w := n.proposals[i]; i <= index {
 			delete(n.proposals, i)
-			n.reply(ctx, w.to, &ProposeResult{ID: w.id, Err: err})
+			w.answer(ctx, &ProposeResult{ID: w.id, Err: err})
 		}
 	}
 }
@@ -565,6 +564,12 @@ func (n *node) failReads(ctx actor.Context, err error) {
 
 func (n *node) status() *Status {
 	return &Status{Status: n.raft.Status(), AppliedIndex: n.applied.Load(), Durable: n.cfg.LogStore.Durable(), SnapshotsInstalled: n.snapshotsInstalled.Load()}
+}
+
+// answerProposal delivers a proposal's result to its Done callback, or to
+// its sender.
+func (n *node) answerProposal(ctx actor.Context, to *actor.PID, done func(*ProposeResult), res *ProposeResult) {
+	proposalWaiter{to: to, done: done}.answer(ctx, res)
 }
 
 // reply sends to a requester when there is one (a request sent without a

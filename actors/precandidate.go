@@ -21,7 +21,7 @@ func (n *node) refuseWithoutLeader(ctx actor.Context) {
 	err := &NotLeaderError{}
 	switch m := ctx.Message().(type) {
 	case *Propose:
-		n.reply(ctx, ctx.Sender(), &ProposeResult{ID: m.ID, Err: err})
+		n.answerProposal(ctx, ctx.Sender(), m.Done, &ProposeResult{ID: m.ID, Err: err})
 	case *Read:
 		n.reply(ctx, ctx.Sender(), &ReadResult{ID: m.ID, Err: err})
 	case *TransferLeadership:

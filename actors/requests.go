@@ -10,10 +10,16 @@ import (
 	"github.com/kontiki-raft/kontiki/raft"
 )
 
-// Propose asks the leader to replicate Data and apply it.
+// Propose asks the leader to replicate Data and apply it. The result goes to
+// Done when it is set, else to the sender.
 type Propose struct {
 	ID   uint64
 	Data []byte
+	// Done, when set, receives the result instead of the sender, on the
+	// node's or the applier's goroutine: it must not block. It is called at
+	// most once, and not at all if the node stops before taking the
+	// proposal (a caller pairs it with a deadline).
+	Done func(*ProposeResult)
 }
 
 // ProposeResult: Result is the StateMachine's answer for the entry at Index.

@@ -6,6 +6,7 @@ package cluster
 import (
 	"errors"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
@@ -53,10 +54,12 @@ func (s *Service) write(req micro.Request, op pb.KVOp, key, memberSuffix string)
 		s.respondError(req, newError(400, encErr.Error()))
 		return
 	}
-	result, ok := s.proposeOrForward(req, cmd, memberSuffix)
-	if !ok {
-		return
-	}
+	s.proposeOrForward(req, cmd, memberSuffix, func(result []byte) { s.answerWrite(req, result) })
+}
+
+// answerWrite turns the store's result into the reply; it runs on the
+// applier's goroutine, so it only encodes and publishes.
+func (s *Service) answerWrite(req micro.Request, result []byte) {
 	res, err := kv.DecodeResult(result)
 	if err != nil {
 		s.respondError(req, newError(500, "undecodable state machine result: "+err.Error()))
@@ -99,28 +102,46 @@ func (s *Service) proposeRaw(req micro.Request, _ string) {
 		s.respondError(req, newError(413, "command exceeds the size limit"))
 		return
 	}
-	if result, ok := s.proposeOrForward(req, req.Data(), "propose"); ok {
+	s.proposeOrForward(req, req.Data(), "propose", func(result []byte) {
 		s.respond(req, result, micro.Headers{client.HeaderLeader: []string{strconv.FormatUint(s.cfg.ID, 10)}})
-	}
+	})
 }
 
-// proposeOrForward proposes cmd when this member leads, or forwards the
-// request to the leader. It returns the result when this member must answer
-// it; false when the request was answered (an error) or forwarded.
-func (s *Service) proposeOrForward(req micro.Request, cmd []byte, memberSuffix string) ([]byte, bool) {
-	ctx, cancel := s.ctx()
-	defer cancel()
+// proposeOrForward proposes cmd when this member leads and calls onResult
+// with the state machine's result (on the applier's goroutine), or forwards
+// the request to the leader, or answers it with an error. Nothing waits: the
+// request is answered exactly once, by whichever comes first of the result,
+// the error and the request timeout (504, outcome unknown).
+func (s *Service) proposeOrForward(req micro.Request, cmd []byte, memberSuffix string, onResult func([]byte)) {
 	if s.cfg.Store != nil {
 		cmd = kv.StampLeaderTime(cmd, time.Now().UnixMilli())
 	}
-	res, err := s.cfg.Node.Propose(ctx, cmd)
-	if err == nil {
-		return res.Result, true
-	}
-	var nl *actors.NotLeaderError
-	if errors.As(err, &nl) && s.forward(req, nl.Leader, memberSuffix) {
-		return nil, false
-	}
-	s.respondError(req, classify(err, 0))
-	return nil, false
+	var answered atomic.Bool
+	timer := time.AfterFunc(s.cfg.RequestTimeout, func() {
+		if answered.CompareAndSwap(false, true) {
+			s.respondError(req, classify(actors.ErrTimeout, 0))
+		}
+	})
+	s.cfg.Node.ProposeAsync(cmd, func(res *actors.ProposeResult) {
+		if !answered.CompareAndSwap(false, true) {
+			return
+		}
+		timer.Stop()
+		if res.Err == nil {
+			onResult(res.Result)
+			return
+		}
+		var nl *actors.NotLeaderError
+		if errors.As(res.Err, &nl) && nl.Leader != 0 {
+			// Forwarding waits for the leader's answer: not on the
+			// node's goroutine.
+			go func() {
+				if !s.forward(req, nl.Leader, memberSuffix) {
+					s.respondError(req, classify(res.Err, 0))
+				}
+			}()
+			return
+		}
+		s.respondError(req, classify(res.Err, 0))
+	})
 }

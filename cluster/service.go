@@ -105,6 +105,9 @@ type endpoint struct {
 	// keyPrefix: the key is the rest of the subject after it.
 	keyPrefix string
 	noQueue   bool
+	// inline: the handler never waits (it proposes and returns), so it runs
+	// on the subscription's goroutine instead of one of its own.
+	inline bool
 }
 
 func (s *Service) addEndpoints() error {
@@ -112,9 +115,9 @@ func (s *Service) addEndpoints() error {
 	if s.cfg.Store != nil {
 		for _, base := range []struct{ name, prefix string }{{"", s.subj.kv()}, {"member-", s.subj.member(s.cfg.ID) + ".kv"}} {
 			eps = append(eps,
-				endpoint{name: base.name + "put", subject: base.prefix + ".put.>", keyPrefix: base.prefix + ".put.", handler: s.put},
+				endpoint{name: base.name + "put", subject: base.prefix + ".put.>", keyPrefix: base.prefix + ".put.", handler: s.put, inline: true},
 				endpoint{name: base.name + "get", subject: base.prefix + ".get.>", keyPrefix: base.prefix + ".get.", handler: s.get},
-				endpoint{name: base.name + "del", subject: base.prefix + ".del.>", keyPrefix: base.prefix + ".del.", handler: s.del},
+				endpoint{name: base.name + "del", subject: base.prefix + ".del.>", keyPrefix: base.prefix + ".del.", handler: s.del, inline: true},
 				endpoint{name: base.name + "list", subject: base.prefix + ".list", handler: s.list},
 				endpoint{name: base.name + "watch", subject: base.prefix + ".watch", handler: s.watch},
 			)
@@ -122,8 +125,8 @@ func (s *Service) addEndpoints() error {
 		eps = append(eps, endpoint{name: "snapshot", subject: s.subj.admin("snapshot"), handler: s.snapshotSave})
 	}
 	eps = append(eps,
-		endpoint{name: "propose", subject: s.subj.propose(), handler: s.proposeRaw},
-		endpoint{name: "member-propose", subject: s.subj.member(s.cfg.ID) + ".propose", handler: s.proposeRaw},
+		endpoint{name: "propose", subject: s.subj.propose(), handler: s.proposeRaw, inline: true},
+		endpoint{name: "member-propose", subject: s.subj.member(s.cfg.ID) + ".propose", handler: s.proposeRaw, inline: true},
 		endpoint{name: "status", subject: s.subj.admin("status"), handler: s.status, noQueue: true},
 		endpoint{name: "member-status", subject: s.subj.member(s.cfg.ID) + ".admin.status", handler: s.status},
 	)
@@ -141,6 +144,10 @@ func (s *Service) addEndpoints() error {
 			key := ""
 			if ep.keyPrefix != "" {
 				key = strings.TrimPrefix(req.Subject(), ep.keyPrefix)
+			}
+			if ep.inline {
+				ep.handler(req, key)
+				return
 			}
 			go ep.handler(req, key)
 		})
