@@ -19,8 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	_ "github.com/kontiki-raft/kontiki/bench/internal/protoconflict" // first: see its doc
 )
 
 type config struct {

@@ -5,7 +5,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: kv.proto
+// source: kontiki/v1/kv.proto
 
 package messages
 
@@ -54,11 +54,11 @@ func (x KVOp) String() string {
 }
 
 func (KVOp) Descriptor() protoreflect.EnumDescriptor {
-	return file_kv_proto_enumTypes[0].Descriptor()
+	return file_kontiki_v1_kv_proto_enumTypes[0].Descriptor()
 }
 
 func (KVOp) Type() protoreflect.EnumType {
-	return &file_kv_proto_enumTypes[0]
+	return &file_kontiki_v1_kv_proto_enumTypes[0]
 }
 
 func (x KVOp) Number() protoreflect.EnumNumber {
@@ -67,7 +67,7 @@ func (x KVOp) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use KVOp.Descriptor instead.
 func (KVOp) EnumDescriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{0}
+	return file_kontiki_v1_kv_proto_rawDescGZIP(), []int{0}
 }
 
 type KVStatus int32
@@ -106,11 +106,11 @@ func (x KVStatus) String() string {
 }
 
 func (KVStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_kv_proto_enumTypes[1].Descriptor()
+	return file_kontiki_v1_kv_proto_enumTypes[1].Descriptor()
 }
 
 func (KVStatus) Type() protoreflect.EnumType {
-	return &file_kv_proto_enumTypes[1]
+	return &file_kontiki_v1_kv_proto_enumTypes[1]
 }
 
 func (x KVStatus) Number() protoreflect.EnumNumber {
@@ -119,7 +119,7 @@ func (x KVStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use KVStatus.Descriptor instead.
 func (KVStatus) EnumDescriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{1}
+	return file_kontiki_v1_kv_proto_rawDescGZIP(), []int{1}
 }
 
 // KVCommand is the data of one normal log entry of the KV store.
@@ -143,7 +143,7 @@ type KVCommand struct {
 
 func (x *KVCommand) Reset() {
 	*x = KVCommand{}
-	mi := &file_kv_proto_msgTypes[0]
+	mi := &file_kontiki_v1_kv_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -155,7 +155,7 @@ func (x *KVCommand) String() string {
 func (*KVCommand) ProtoMessage() {}
 
 func (x *KVCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[0]
+	mi := &file_kontiki_v1_kv_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -168,7 +168,7 @@ func (x *KVCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVCommand.ProtoReflect.Descriptor instead.
 func (*KVCommand) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{0}
+	return file_kontiki_v1_kv_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *KVCommand) GetOp() KVOp {
@@ -233,7 +233,7 @@ type KVResult struct {
 
 func (x *KVResult) Reset() {
 	*x = KVResult{}
-	mi := &file_kv_proto_msgTypes[1]
+	mi := &file_kontiki_v1_kv_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -245,7 +245,7 @@ func (x *KVResult) String() string {
 func (*KVResult) ProtoMessage() {}
 
 func (x *KVResult) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[1]
+	mi := &file_kontiki_v1_kv_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -258,7 +258,7 @@ func (x *KVResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVResult.ProtoReflect.Descriptor instead.
 func (*KVResult) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{1}
+	return file_kontiki_v1_kv_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *KVResult) GetStatus() KVStatus {
@@ -294,7 +294,7 @@ type KVItem struct {
 
 func (x *KVItem) Reset() {
 	*x = KVItem{}
-	mi := &file_kv_proto_msgTypes[2]
+	mi := &file_kontiki_v1_kv_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +306,7 @@ func (x *KVItem) String() string {
 func (*KVItem) ProtoMessage() {}
 
 func (x *KVItem) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[2]
+	mi := &file_kontiki_v1_kv_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +319,7 @@ func (x *KVItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVItem.ProtoReflect.Descriptor instead.
 func (*KVItem) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{2}
+	return file_kontiki_v1_kv_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *KVItem) GetKey() string {
@@ -362,7 +362,7 @@ type KVDedupe struct {
 
 func (x *KVDedupe) Reset() {
 	*x = KVDedupe{}
-	mi := &file_kv_proto_msgTypes[3]
+	mi := &file_kontiki_v1_kv_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +374,7 @@ func (x *KVDedupe) String() string {
 func (*KVDedupe) ProtoMessage() {}
 
 func (x *KVDedupe) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[3]
+	mi := &file_kontiki_v1_kv_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +387,7 @@ func (x *KVDedupe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVDedupe.ProtoReflect.Descriptor instead.
 func (*KVDedupe) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{3}
+	return file_kontiki_v1_kv_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *KVDedupe) GetRequestId() string {
@@ -430,7 +430,7 @@ type KVEvent struct {
 
 func (x *KVEvent) Reset() {
 	*x = KVEvent{}
-	mi := &file_kv_proto_msgTypes[4]
+	mi := &file_kontiki_v1_kv_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -442,7 +442,7 @@ func (x *KVEvent) String() string {
 func (*KVEvent) ProtoMessage() {}
 
 func (x *KVEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[4]
+	mi := &file_kontiki_v1_kv_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -455,7 +455,7 @@ func (x *KVEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVEvent.ProtoReflect.Descriptor instead.
 func (*KVEvent) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{4}
+	return file_kontiki_v1_kv_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *KVEvent) GetOp() KVOp {
@@ -501,7 +501,7 @@ type KVSnapshot struct {
 
 func (x *KVSnapshot) Reset() {
 	*x = KVSnapshot{}
-	mi := &file_kv_proto_msgTypes[5]
+	mi := &file_kontiki_v1_kv_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -513,7 +513,7 @@ func (x *KVSnapshot) String() string {
 func (*KVSnapshot) ProtoMessage() {}
 
 func (x *KVSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[5]
+	mi := &file_kontiki_v1_kv_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -526,7 +526,7 @@ func (x *KVSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVSnapshot.ProtoReflect.Descriptor instead.
 func (*KVSnapshot) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{5}
+	return file_kontiki_v1_kv_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *KVSnapshot) GetFormatVersion() uint32 {
@@ -571,11 +571,11 @@ func (x *KVSnapshot) GetHistory() []*KVEvent {
 	return nil
 }
 
-var File_kv_proto protoreflect.FileDescriptor
+var File_kontiki_v1_kv_proto protoreflect.FileDescriptor
 
-const file_kv_proto_rawDesc = "" +
+const file_kontiki_v1_kv_proto_rawDesc = "" +
 	"\n" +
-	"\bkv.proto\x12\n" +
+	"\x13kontiki/v1/kv.proto\x12\n" +
 	"kontiki.v1\"\x84\x02\n" +
 	"\tKVCommand\x12 \n" +
 	"\x02op\x18\x01 \x01(\x0e2\x10.kontiki.v1.KVOpR\x02op\x12\x10\n" +
@@ -624,20 +624,20 @@ const file_kv_proto_rawDesc = "" +
 	"\x15KV_STATUS_BAD_REQUEST\x10\x03B*Z(github.com/kontiki-raft/kontiki/messagesb\x06proto3"
 
 var (
-	file_kv_proto_rawDescOnce sync.Once
-	file_kv_proto_rawDescData []byte
+	file_kontiki_v1_kv_proto_rawDescOnce sync.Once
+	file_kontiki_v1_kv_proto_rawDescData []byte
 )
 
-func file_kv_proto_rawDescGZIP() []byte {
-	file_kv_proto_rawDescOnce.Do(func() {
-		file_kv_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_kv_proto_rawDesc), len(file_kv_proto_rawDesc)))
+func file_kontiki_v1_kv_proto_rawDescGZIP() []byte {
+	file_kontiki_v1_kv_proto_rawDescOnce.Do(func() {
+		file_kontiki_v1_kv_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_kontiki_v1_kv_proto_rawDesc), len(file_kontiki_v1_kv_proto_rawDesc)))
 	})
-	return file_kv_proto_rawDescData
+	return file_kontiki_v1_kv_proto_rawDescData
 }
 
-var file_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
-var file_kv_proto_goTypes = []any{
+var file_kontiki_v1_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_kontiki_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_kontiki_v1_kv_proto_goTypes = []any{
 	(KVOp)(0),          // 0: kontiki.v1.KVOp
 	(KVStatus)(0),      // 1: kontiki.v1.KVStatus
 	(*KVCommand)(nil),  // 2: kontiki.v1.KVCommand
@@ -647,7 +647,7 @@ var file_kv_proto_goTypes = []any{
 	(*KVEvent)(nil),    // 6: kontiki.v1.KVEvent
 	(*KVSnapshot)(nil), // 7: kontiki.v1.KVSnapshot
 }
-var file_kv_proto_depIdxs = []int32{
+var file_kontiki_v1_kv_proto_depIdxs = []int32{
 	0, // 0: kontiki.v1.KVCommand.op:type_name -> kontiki.v1.KVOp
 	1, // 1: kontiki.v1.KVResult.status:type_name -> kontiki.v1.KVStatus
 	3, // 2: kontiki.v1.KVDedupe.result:type_name -> kontiki.v1.KVResult
@@ -662,27 +662,27 @@ var file_kv_proto_depIdxs = []int32{
 	0, // [0:7] is the sub-list for field type_name
 }
 
-func init() { file_kv_proto_init() }
-func file_kv_proto_init() {
-	if File_kv_proto != nil {
+func init() { file_kontiki_v1_kv_proto_init() }
+func file_kontiki_v1_kv_proto_init() {
+	if File_kontiki_v1_kv_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kv_proto_rawDesc), len(file_kv_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kontiki_v1_kv_proto_rawDesc), len(file_kontiki_v1_kv_proto_rawDesc)),
 			NumEnums:      2,
 			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_kv_proto_goTypes,
-		DependencyIndexes: file_kv_proto_depIdxs,
-		EnumInfos:         file_kv_proto_enumTypes,
-		MessageInfos:      file_kv_proto_msgTypes,
+		GoTypes:           file_kontiki_v1_kv_proto_goTypes,
+		DependencyIndexes: file_kontiki_v1_kv_proto_depIdxs,
+		EnumInfos:         file_kontiki_v1_kv_proto_enumTypes,
+		MessageInfos:      file_kontiki_v1_kv_proto_msgTypes,
 	}.Build()
-	File_kv_proto = out.File
-	file_kv_proto_goTypes = nil
-	file_kv_proto_depIdxs = nil
+	File_kontiki_v1_kv_proto = out.File
+	file_kontiki_v1_kv_proto_goTypes = nil
+	file_kontiki_v1_kv_proto_depIdxs = nil
 }

@@ -6,7 +6,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: raft.proto
+// source: kontiki/v1/raft.proto
 
 package messages
 
@@ -55,11 +55,11 @@ func (x EntryType) String() string {
 }
 
 func (EntryType) Descriptor() protoreflect.EnumDescriptor {
-	return file_raft_proto_enumTypes[0].Descriptor()
+	return file_kontiki_v1_raft_proto_enumTypes[0].Descriptor()
 }
 
 func (EntryType) Type() protoreflect.EnumType {
-	return &file_raft_proto_enumTypes[0]
+	return &file_kontiki_v1_raft_proto_enumTypes[0]
 }
 
 func (x EntryType) Number() protoreflect.EnumNumber {
@@ -68,7 +68,7 @@ func (x EntryType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EntryType.Descriptor instead.
 func (EntryType) EnumDescriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{0}
+	return file_kontiki_v1_raft_proto_rawDescGZIP(), []int{0}
 }
 
 type MessageType int32
@@ -152,11 +152,11 @@ func (x MessageType) String() string {
 }
 
 func (MessageType) Descriptor() protoreflect.EnumDescriptor {
-	return file_raft_proto_enumTypes[1].Descriptor()
+	return file_kontiki_v1_raft_proto_enumTypes[1].Descriptor()
 }
 
 func (MessageType) Type() protoreflect.EnumType {
-	return &file_raft_proto_enumTypes[1]
+	return &file_kontiki_v1_raft_proto_enumTypes[1]
 }
 
 func (x MessageType) Number() protoreflect.EnumNumber {
@@ -165,7 +165,7 @@ func (x MessageType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MessageType.Descriptor instead.
 func (MessageType) EnumDescriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{1}
+	return file_kontiki_v1_raft_proto_rawDescGZIP(), []int{1}
 }
 
 type ConfChangeType int32
@@ -201,11 +201,11 @@ func (x ConfChangeType) String() string {
 }
 
 func (ConfChangeType) Descriptor() protoreflect.EnumDescriptor {
-	return file_raft_proto_enumTypes[2].Descriptor()
+	return file_kontiki_v1_raft_proto_enumTypes[2].Descriptor()
 }
 
 func (ConfChangeType) Type() protoreflect.EnumType {
-	return &file_raft_proto_enumTypes[2]
+	return &file_kontiki_v1_raft_proto_enumTypes[2]
 }
 
 func (x ConfChangeType) Number() protoreflect.EnumNumber {
@@ -214,7 +214,7 @@ func (x ConfChangeType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ConfChangeType.Descriptor instead.
 func (ConfChangeType) EnumDescriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{2}
+	return file_kontiki_v1_raft_proto_rawDescGZIP(), []int{2}
 }
 
 type Entry struct {
@@ -229,7 +229,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_raft_proto_msgTypes[0]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -241,7 +241,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[0]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -254,7 +254,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{0}
+	return file_kontiki_v1_raft_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Entry) GetTerm() uint64 {
@@ -300,7 +300,7 @@ type ConfState struct {
 
 func (x *ConfState) Reset() {
 	*x = ConfState{}
-	mi := &file_raft_proto_msgTypes[1]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -312,7 +312,7 @@ func (x *ConfState) String() string {
 func (*ConfState) ProtoMessage() {}
 
 func (x *ConfState) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[1]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -325,7 +325,7 @@ func (x *ConfState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfState.ProtoReflect.Descriptor instead.
 func (*ConfState) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{1}
+	return file_kontiki_v1_raft_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *ConfState) GetVoters() []uint64 {
@@ -374,7 +374,7 @@ type SnapshotMetadata struct {
 
 func (x *SnapshotMetadata) Reset() {
 	*x = SnapshotMetadata{}
-	mi := &file_raft_proto_msgTypes[2]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -386,7 +386,7 @@ func (x *SnapshotMetadata) String() string {
 func (*SnapshotMetadata) ProtoMessage() {}
 
 func (x *SnapshotMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[2]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -399,7 +399,7 @@ func (x *SnapshotMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotMetadata.ProtoReflect.Descriptor instead.
 func (*SnapshotMetadata) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{2}
+	return file_kontiki_v1_raft_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *SnapshotMetadata) GetConfState() *ConfState {
@@ -433,7 +433,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_raft_proto_msgTypes[3]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -445,7 +445,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[3]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -458,7 +458,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{3}
+	return file_kontiki_v1_raft_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Snapshot) GetData() []byte {
@@ -488,7 +488,7 @@ type HardState struct {
 
 func (x *HardState) Reset() {
 	*x = HardState{}
-	mi := &file_raft_proto_msgTypes[4]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -500,7 +500,7 @@ func (x *HardState) String() string {
 func (*HardState) ProtoMessage() {}
 
 func (x *HardState) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[4]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -513,7 +513,7 @@ func (x *HardState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HardState.ProtoReflect.Descriptor instead.
 func (*HardState) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{4}
+	return file_kontiki_v1_raft_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *HardState) GetTerm() uint64 {
@@ -560,7 +560,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_raft_proto_msgTypes[5]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -572,7 +572,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[5]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -585,7 +585,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{5}
+	return file_kontiki_v1_raft_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Message) GetType() MessageType {
@@ -695,7 +695,7 @@ type Batch struct {
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_raft_proto_msgTypes[6]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +707,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[6]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +720,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{6}
+	return file_kontiki_v1_raft_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Batch) GetFormatVersion() uint32 {
@@ -782,7 +782,7 @@ type ConfChangeSingle struct {
 
 func (x *ConfChangeSingle) Reset() {
 	*x = ConfChangeSingle{}
-	mi := &file_raft_proto_msgTypes[7]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -794,7 +794,7 @@ func (x *ConfChangeSingle) String() string {
 func (*ConfChangeSingle) ProtoMessage() {}
 
 func (x *ConfChangeSingle) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[7]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -807,7 +807,7 @@ func (x *ConfChangeSingle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfChangeSingle.ProtoReflect.Descriptor instead.
 func (*ConfChangeSingle) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{7}
+	return file_kontiki_v1_raft_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ConfChangeSingle) GetType() ConfChangeType {
@@ -836,7 +836,7 @@ type ConfChange struct {
 
 func (x *ConfChange) Reset() {
 	*x = ConfChange{}
-	mi := &file_raft_proto_msgTypes[8]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +848,7 @@ func (x *ConfChange) String() string {
 func (*ConfChange) ProtoMessage() {}
 
 func (x *ConfChange) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[8]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +861,7 @@ func (x *ConfChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfChange.ProtoReflect.Descriptor instead.
 func (*ConfChange) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{8}
+	return file_kontiki_v1_raft_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConfChange) GetChanges() []*ConfChangeSingle {
@@ -897,7 +897,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_raft_proto_msgTypes[9]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -909,7 +909,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[9]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -922,7 +922,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{9}
+	return file_kontiki_v1_raft_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SnapshotChunk) GetFormatVersion() uint32 {
@@ -1008,7 +1008,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_raft_proto_msgTypes[10]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1020,7 +1020,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_raft_proto_msgTypes[10]
+	mi := &file_kontiki_v1_raft_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,7 +1033,7 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_raft_proto_rawDescGZIP(), []int{10}
+	return file_kontiki_v1_raft_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SnapshotAck) GetFrom() uint64 {
@@ -1071,12 +1071,11 @@ func (x *SnapshotAck) GetError() string {
 	return ""
 }
 
-var File_raft_proto protoreflect.FileDescriptor
+var File_kontiki_v1_raft_proto protoreflect.FileDescriptor
 
-const file_raft_proto_rawDesc = "" +
+const file_kontiki_v1_raft_proto_rawDesc = "" +
 	"\n" +
-	"\n" +
-	"raft.proto\x12\n" +
+	"\x15kontiki/v1/raft.proto\x12\n" +
 	"kontiki.v1\"p\n" +
 	"\x05Entry\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\x04R\x04term\x12\x14\n" +
@@ -1184,20 +1183,20 @@ const file_raft_proto_rawDesc = "" +
 	"\x17CONF_CHANGE_ADD_LEARNER\x10\x02B*Z(github.com/kontiki-raft/kontiki/messagesb\x06proto3"
 
 var (
-	file_raft_proto_rawDescOnce sync.Once
-	file_raft_proto_rawDescData []byte
+	file_kontiki_v1_raft_proto_rawDescOnce sync.Once
+	file_kontiki_v1_raft_proto_rawDescData []byte
 )
 
-func file_raft_proto_rawDescGZIP() []byte {
-	file_raft_proto_rawDescOnce.Do(func() {
-		file_raft_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_raft_proto_rawDesc), len(file_raft_proto_rawDesc)))
+func file_kontiki_v1_raft_proto_rawDescGZIP() []byte {
+	file_kontiki_v1_raft_proto_rawDescOnce.Do(func() {
+		file_kontiki_v1_raft_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_kontiki_v1_raft_proto_rawDesc), len(file_kontiki_v1_raft_proto_rawDesc)))
 	})
-	return file_raft_proto_rawDescData
+	return file_kontiki_v1_raft_proto_rawDescData
 }
 
-var file_raft_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
-var file_raft_proto_goTypes = []any{
+var file_kontiki_v1_raft_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_kontiki_v1_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_kontiki_v1_raft_proto_goTypes = []any{
 	(EntryType)(0),           // 0: kontiki.v1.EntryType
 	(MessageType)(0),         // 1: kontiki.v1.MessageType
 	(ConfChangeType)(0),      // 2: kontiki.v1.ConfChangeType
@@ -1213,7 +1212,7 @@ var file_raft_proto_goTypes = []any{
 	(*SnapshotChunk)(nil),    // 12: kontiki.v1.SnapshotChunk
 	(*SnapshotAck)(nil),      // 13: kontiki.v1.SnapshotAck
 }
-var file_raft_proto_depIdxs = []int32{
+var file_kontiki_v1_raft_proto_depIdxs = []int32{
 	0,  // 0: kontiki.v1.Entry.type:type_name -> kontiki.v1.EntryType
 	4,  // 1: kontiki.v1.SnapshotMetadata.conf_state:type_name -> kontiki.v1.ConfState
 	5,  // 2: kontiki.v1.Snapshot.metadata:type_name -> kontiki.v1.SnapshotMetadata
@@ -1231,27 +1230,27 @@ var file_raft_proto_depIdxs = []int32{
 	0,  // [0:10] is the sub-list for field type_name
 }
 
-func init() { file_raft_proto_init() }
-func file_raft_proto_init() {
-	if File_raft_proto != nil {
+func init() { file_kontiki_v1_raft_proto_init() }
+func file_kontiki_v1_raft_proto_init() {
+	if File_kontiki_v1_raft_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_raft_proto_rawDesc), len(file_raft_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kontiki_v1_raft_proto_rawDesc), len(file_kontiki_v1_raft_proto_rawDesc)),
 			NumEnums:      3,
 			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_raft_proto_goTypes,
-		DependencyIndexes: file_raft_proto_depIdxs,
-		EnumInfos:         file_raft_proto_enumTypes,
-		MessageInfos:      file_raft_proto_msgTypes,
+		GoTypes:           file_kontiki_v1_raft_proto_goTypes,
+		DependencyIndexes: file_kontiki_v1_raft_proto_depIdxs,
+		EnumInfos:         file_kontiki_v1_raft_proto_enumTypes,
+		MessageInfos:      file_kontiki_v1_raft_proto_msgTypes,
 	}.Build()
-	File_raft_proto = out.File
-	file_raft_proto_goTypes = nil
-	file_raft_proto_depIdxs = nil
+	File_kontiki_v1_raft_proto = out.File
+	file_kontiki_v1_raft_proto_goTypes = nil
+	file_kontiki_v1_raft_proto_depIdxs = nil
 }
