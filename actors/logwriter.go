@@ -78,26 +78,44 @@ func (w *logWriter) Receive(ctx actor.Context) {
 	}
 }
 
-// flush writes the pending writes in order, the last one with the fsync
-// that covers them all when any of them needs one.
+// flush writes the pending writes in order, as few Saves as possible: runs
+// of contiguous entries go in one record with the latest hard state (one
+// write syscall), a conflict truncation or a snapshot starts a new one. The
+// last Save carries the fsync that covers them all, when any needs one.
 func (w *logWriter) flush() error {
 	sync := false
 	for _, m := range w.pending {
 		sync = sync || m.sync
 	}
-	last := len(w.pending) - 1
-	for i, m := range w.pending {
-		syncNow := sync && i == last
+	var hs *pb.HardState
+	var ents []*pb.Entry
+	save := func(syncNow bool) error {
+		if hs == nil && len(ents) == 0 && !syncNow {
+			return nil
+		}
+		err := w.store.Save(hs, ents, syncNow)
+		hs, ents = nil, nil
+		if err != nil {
+			return fmt.Errorf("persist: %w", err)
+		}
+		return nil
+	}
+	for _, m := range w.pending {
+		contiguous := len(ents) == 0 || len(m.entries) == 0 || m.entries[0].Index == ents[len(ents)-1].Index+1
+		if m.snapshot != nil || !contiguous {
+			if err := save(false); err != nil {
+				return err
+			}
+		}
 		if m.snapshot != nil {
 			if err := w.store.SaveSnapshot(m.snapshot); err != nil {
 				return fmt.Errorf("persist snapshot %d: %w", m.snapshot.Metadata.Index, err)
 			}
 		}
-		if m.hardState != nil || len(m.entries) > 0 || syncNow {
-			if err := w.store.Save(m.hardState, m.entries, syncNow); err != nil {
-				return fmt.Errorf("persist: %w", err)
-			}
+		if m.hardState != nil {
+			hs = m.hardState
 		}
+		ents = append(ents, m.entries...)
 	}
-	return nil
+	return save(sync)
 }
