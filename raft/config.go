@@ -53,7 +53,11 @@ type Config struct {
 	// MarkPersisted when they are durable (in Ready order). Meanwhile it
 	// may take further Readies: they hand out only what is not already in
 	// progress, and their CommittedEntries never go past this node's
-	// durable log. Without it the caller calls Advance after persisting.
+	// durable log. A Ready's Messages that SendsBeforePersist does not
+	// allow wait for its write and every write before it, even when the
+	// Ready persists nothing: an ack may cover entries of an earlier Ready
+	// still being written. Without it the caller calls Advance after
+	// persisting.
 	AsyncStorageWrites bool
 	Rand               Rand
 	Logger             *slog.Logger

@@ -77,6 +77,13 @@ func (u *unstable) maybeTerm(i uint64) (uint64, bool) {
 
 // stableTo drops entries up to i once they are durable, but only if the
 // entry at i still has term t: a conflict may have replaced it meanwhile.
+// A write is known by its last entry alone. That suffices because a
+// replaced entry never comes back while the write that replaced it is in
+// flight (A, then B, then A again would mark A stable before B lands and
+// overwrites it on disk): a leader whose log holds A differs from ours from
+// that index on, so it rewrites our tail only once our rejection has lowered
+// its Next, and that rejection waits for every earlier write
+// (Config.AsyncStorageWrites).
 func (u *unstable) stableTo(i, t uint64) {
 	gt, ok := u.maybeTerm(i)
 	if !ok || gt != t || i < u.offset {
