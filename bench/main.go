@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -90,6 +91,10 @@ func main() {
 		return full
 	}
 	c.systems = splitList(def(systemsFlag, "kontiki,jetstream,jetstream-lazy,etcd,hraft", "kontiki,jetstream"))
+	if systemsFlag == "" {
+		// A -tags nopeers build runs the default set without etcd and hraft.
+		c.systems = slices.DeleteFunc(c.systems, func(name string) bool { _, err := systemByName(name); return err != nil })
+	}
 	c.workloads = splitList(def(workloadsFlag, "seq,c8,c64,c256,mix64", "seq,c64"))
 	for _, v := range splitList(def(valuesFlag, "128,1024,4096", "128")) {
 		n, err := strconv.Atoi(v)

@@ -1,3 +1,5 @@
+//go:build !nopeers
+
 // hashicorp/raft: three nodes in this process, TCP transport on loopback,
 // raft-boltdb/v2 for the log and stable store, a small KV FSM. A client's
 // put is Apply on the leader's *raft.Raft, in process.
@@ -27,6 +29,14 @@ type kvFSM struct {
 	applied uint64
 	cond    *sync.Cond
 	data    map[string][]byte
+}
+
+func init() {
+	systems = append(systems, systemSpec{
+		name: "hraft", label: "hashicorp/raft v1.7.3 + raft-boltdb/v2", durable: true,
+		notes: "3 nodes in process, TCP transport on loopback, raft-boltdb/v2 log+stable store (fsync on), library DefaultConfig; client path: in-process Apply on the leader's *raft.Raft (no network hop to the leader); get = VerifyLeader + wait until applied ≥ commit index",
+		start: startHraft,
+	})
 }
 
 func newKVFSM() *kvFSM {

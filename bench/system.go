@@ -67,16 +67,6 @@ var systems = []systemSpec{
 			return startJetStream(ctx, dir, logw, false)
 		},
 	},
-	{
-		name: "etcd", label: "etcd v3.6.6 (embed)", durable: true,
-		notes: "3 embedded etcd servers (go.etcd.io/etcd/server/v3/embed) on loopback, defaults (WAL fsync on, tick 100ms, election 1s), quota 8 GiB; client: clientv3 with all three endpoints (not leader-aware; followers forward); get = linearizable (default)",
-		start: startEtcd,
-	},
-	{
-		name: "hraft", label: "hashicorp/raft v1.7.3 + raft-boltdb/v2", durable: true,
-		notes: "3 nodes in process, TCP transport on loopback, raft-boltdb/v2 log+stable store (fsync on), library DefaultConfig; client path: in-process Apply on the leader's *raft.Raft (no network hop to the leader); get = VerifyLeader + wait until applied ≥ commit index",
-		start: startHraft,
-	},
 }
 
 func systemByName(name string) (systemSpec, error) {
@@ -90,7 +80,11 @@ func systemByName(name string) (systemSpec, error) {
 		names = append(names, s.name)
 	}
 	sort.Strings(names)
-	return systemSpec{}, fmt.Errorf("unknown system %q (have %s)", name, strings.Join(names, ", "))
+	hint := ""
+	if name == "etcd" || name == "hraft" {
+		hint = "; this binary was built with -tags nopeers, which leaves etcd and hashicorp/raft out"
+	}
+	return systemSpec{}, fmt.Errorf("unknown system %q (have %s)%s", name, strings.Join(names, ", "), hint)
 }
 
 // logLevel of the systems that log through slog (Kontiki); -log-level.
