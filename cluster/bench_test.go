@@ -62,6 +62,7 @@ func benchPut(b *testing.B, clients int) {
 	for _, s := range stores {
 		syncsBefore += s.Stats().Syncs
 	}
+	batchesBefore, msgsBefore := raftTraffic(members)
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -90,4 +91,16 @@ func benchPut(b *testing.B, clients int) {
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
 	b.ReportMetric(float64(syncs-syncsBefore)/float64(b.N), "fsyncs/op")
+	batches, msgs := raftTraffic(members)
+	b.ReportMetric(float64(batches-batchesBefore)/float64(b.N), "raftbatches/op")
+	b.ReportMetric(float64(msgs-msgsBefore)/float64(b.N), "raftmsgs/op")
+}
+
+// raftTraffic: NATS messages (batches) and raft messages the members sent.
+func raftTraffic(members []*Member) (batches, msgs uint64) {
+	for _, m := range members {
+		batches += m.Transport.Stats.BatchesSent.Load()
+		msgs += m.Transport.Stats.MessagesSent.Load()
+	}
+	return batches, msgs
 }
