@@ -78,6 +78,19 @@ func (r *Raft) bcastAppend() {
 
 func (r *Raft) sendAppend(to uint64) { r.maybeSendAppend(to, true) }
 
+// bcastNewEntries sends what each follower lacks, if anything, after the
+// commit index moved. No empty append just to carry the new commit index:
+// it rides on the next append or heartbeat (a heartbeat round also serves
+// every ReadIndex), which halves the messages of a lone write and spares
+// each follower a hard-state write per commit.
+func (r *Raft) bcastNewEntries() {
+	r.trk.visit(func(id uint64, _ *Progress) {
+		if id != r.id {
+			r.maybeSendAppend(id, false)
+		}
+	})
+}
+
 // maybeSendAppend sends the entries after pr.Next-1 (or a snapshot when they
 // are compacted away). With sendIfEmpty false it sends only when there are
 // entries. It reports whether a message was sent.
@@ -286,10 +299,7 @@ func (r *Raft) handleAppendResponse(m *pb.Message, pr *Progress) {
 	case pr.State == StateReplicate:
 		pr.Inflights.FreeLE(m.Index)
 	}
-	if r.maybeCommit() {
-		r.onCommitAdvanced()
-		r.bcastAppend()
-	} else if oldPaused {
+	if !r.commitAndPropagate() && oldPaused {
 		r.sendAppend(m.From)
 	}
 	// Fill the freed window: appends stream while entries remain.
@@ -315,10 +325,25 @@ func (r *Raft) selfStable(index uint64) {
 	if pr == nil || !pr.MaybeUpdate(index) {
 		return
 	}
-	if r.maybeCommit() {
-		r.onCommitAdvanced()
-		r.bcastAppend()
+	r.commitAndPropagate()
+}
+
+// commitAndPropagate commits what a quorum holds and tells the followers.
+// The first commit of a term goes to every follower at once (it settles the
+// new leader's log and its read index); later commit indexes ride on the
+// next append or heartbeat.
+func (r *Raft) commitAndPropagate() bool {
+	first := !r.CommittedInTerm()
+	if !r.maybeCommit() {
+		return false
 	}
+	r.onCommitAdvanced()
+	if first {
+		r.bcastAppend()
+	} else {
+		r.bcastNewEntries()
+	}
+	return true
 }
 
 func (r *Raft) handleAppendEntries(m *pb.Message) {
