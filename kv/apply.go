@@ -133,7 +133,9 @@ func (s *Store) execute(index uint64, cmd *messages.KVCommand) (res result, wrot
 		// proto.Unmarshal copied Value out of the entry, so the store
 		// owns it; nothing writes to its bytes from now on.
 		if cur != nil {
-			cur.value, cur.mod = cmd.Value, index
+			// A new record, not an edit: a snapshot capture may still
+			// be reading the old one (see record).
+			s.data.replace(&record{key: cmd.Key, value: cmd.Value, create: cur.create, mod: index})
 		} else {
 			s.data.insert(&record{key: cmd.Key, value: cmd.Value, create: index, mod: index})
 		}

@@ -116,13 +116,52 @@ func BenchmarkList(b *testing.B) {
 	}
 }
 
+// BenchmarkSnapshot: a 100k-key store (100-byte values, full history),
+// without and with a full dedupe table (a request id on every put).
+// "full" is Snapshot (what the applier did before CaptureSnapshot), "capture"
+// what the applier does now, "encode" what the persister does.
 func BenchmarkSnapshot(b *testing.B) {
-	s := filled(b, 100_000)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if _, err := s.Snapshot(); err != nil {
-			b.Fatal(err)
+	const n = 100_000
+	withIDs := func(i int) WriteOptions {
+		return WriteOptions{RequestID: fmt.Sprintf("req-%d", i), LeaderTimeUnixMs: int64(i)}
+	}
+	for _, tc := range []struct {
+		name string
+		opts func(int) WriteOptions
+	}{{"keys=100000", noOpts}, {"keys=100000+dedupe", withIDs}} {
+		s := New(Options{})
+		cmds := putCommands(b, n, tc.opts, func(i int) string { return fmt.Sprintf("key.%08d", i) })
+		for i, c := range cmds {
+			s.Apply(uint64(i+1), c)
 		}
+		b.Run(tc.name+"/full", func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if _, err := s.Snapshot(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(tc.name+"/capture", func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if _, err := s.CaptureSnapshot(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(tc.name+"/encode", func(b *testing.B) {
+			encode, err := s.CaptureSnapshot()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := encode(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

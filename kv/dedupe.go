@@ -7,8 +7,6 @@ import (
 	"cmp"
 	"container/heap"
 	"slices"
-
-	"github.com/kontiki-raft/kontiki/messages"
 )
 
 // dedupeEntry remembers the result of the command that carried a request id.
@@ -102,23 +100,19 @@ func (d *dedupe) remove(e *dedupeEntry) {
 	}
 }
 
-// entries returns the table in index order (deterministic: indexes are
-// unique, one command per log entry).
-func (d *dedupe) entries() []*messages.KVDedupe {
-	// Sort a plain copy: sorting the heap itself would go through its Swap
-	// and corrupt the entries' heap positions.
-	sorted := slices.Clone([]*dedupeEntry(d.byIndex))
-	slices.SortFunc(sorted, func(a, b *dedupeEntry) int { return cmp.Compare(a.index, b.index) })
-	out := make([]*messages.KVDedupe, len(sorted))
-	for i, e := range sorted {
-		out[i] = &messages.KVDedupe{
-			RequestId:        e.id,
-			Result:           e.result.proto(),
-			Index:            e.index,
-			LeaderTimeUnixMs: e.timeMs,
-		}
-	}
-	return out
+// copyEntries returns the entries in a slice of their own, in no useful
+// order. An entry's id, result, index and time never change after add (only
+// its heap positions do), so they may be read while Apply goes on.
+func (d *dedupe) copyEntries() []*dedupeEntry {
+	return slices.Clone([]*dedupeEntry(d.byIndex))
+}
+
+// sortByIndex puts entries (a copy: sorting the heap itself would go
+// through its Swap and corrupt the heap positions) in index order, the
+// image's deterministic order: one command per log entry, so indexes are
+// unique.
+func sortByIndex(entries []*dedupeEntry) {
+	slices.SortFunc(entries, func(a, b *dedupeEntry) int { return cmp.Compare(a.index, b.index) })
 }
 
 // indexHeap is a min-heap of entries by index.

@@ -9,10 +9,11 @@ import (
 	"strings"
 )
 
-// record is one live key. Records are read and written only under the
-// store's lock, and readers copy the fields out (Item), so an overwrite
-// updates the record in place. The bytes of a value are never modified
-// (an overwrite installs a new slice), so Items and Events share them.
+// record is one live key. A record is immutable once it is in the index:
+// an overwrite installs a new record (replace), never edits the old one, so
+// a snapshot capture may keep record pointers and read them while Apply
+// goes on (capture.go). The bytes of a value are never modified either, so
+// Items, Events and captures share them.
 type record struct {
 	key    string
 	value  []byte
@@ -65,10 +66,18 @@ func (o *ordered) locate(key string) (ci, i int, found bool) {
 	return ci, i, i < len(c) && c[i].key == key
 }
 
-// get returns the record for key, or nil. The caller may update the
-// record's value and revisions in place, never its key.
+// get returns the record for key, or nil. The record must not be modified:
+// use replace.
 func (o *ordered) get(key string) *record {
 	return o.byKey[key] // nil map reads are fine
+}
+
+// replace puts r in the place of the record with the same key, which must
+// be present.
+func (o *ordered) replace(r *record) {
+	o.byKey[r.key] = r
+	ci, i, _ := o.locate(r.key)
+	o.chunks[ci][i] = r
 }
 
 // insert adds r, whose key must not be present.
@@ -183,4 +192,14 @@ func (o *ordered) each(fn func(*record)) {
 			fn(r)
 		}
 	}
+}
+
+// records returns every record in key order, in a slice of its own: the
+// chunks change under later inserts and deletes, the records do not.
+func (o *ordered) records() []*record {
+	out := make([]*record, 0, o.len())
+	for _, c := range o.chunks {
+		out = append(out, c...)
+	}
+	return out
 }
