@@ -65,6 +65,23 @@ func BenchmarkApplyPut(b *testing.B) {
 			}
 		})
 	}
+	// As the node runs it: a capture every 10000 applies, after which the
+	// first overwrite of each key copies its record (copy-on-write).
+	b.Run("overwrite-100000-keys-capture-per-10000", func(b *testing.B) {
+		s := filled(b, 100_000)
+		cmds := putCommands(b, b.N, noOpts, func(int) string { return fmt.Sprintf("key.%08d", rng.IntN(100_000)) })
+		base := s.AppliedIndex()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i, c := range cmds {
+			if i%10_000 == 0 {
+				if _, err := s.CaptureSnapshot(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			s.Apply(base+uint64(i+1), c)
+		}
+	})
 	b.Run("overwrite-100000-keys-with-request-id", func(b *testing.B) {
 		s := filled(b, 100_000)
 		cmds := putCommands(b, b.N,
@@ -118,8 +135,9 @@ func BenchmarkList(b *testing.B) {
 
 // BenchmarkSnapshot: a 100k-key store (100-byte values, full history),
 // without and with a full dedupe table (a request id on every put).
-// "full" is Snapshot (what the applier did before CaptureSnapshot), "capture"
-// what the applier does now, "encode" what the persister does.
+// "full" is Snapshot (capture and encode), "proto-marshal" the image built
+// as Snapshot built it before (on the applier), "capture" what the applier
+// does now, "encode" what the persister does.
 func BenchmarkSnapshot(b *testing.B) {
 	const n = 100_000
 	withIDs := func(i int) WriteOptions {
@@ -140,6 +158,14 @@ func BenchmarkSnapshot(b *testing.B) {
 				if _, err := s.Snapshot(); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+		// The image as Snapshot built it before: a KVSnapshot of 100k
+		// KVItems, proto.Marshal (referenceImage, capture_test.go).
+		b.Run(tc.name+"/proto-marshal", func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				referenceImage(b, s)
 			}
 		})
 		b.Run(tc.name+"/capture", func(b *testing.B) {

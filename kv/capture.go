@@ -4,10 +4,8 @@
 
 package kv
 
-import "slices"
-
 // capture is the state at one applied index, held without copying any key
-// or value: record pointers (records are immutable, see record), dedupe
+// or value: record pointers (records are copy-on-write, see record), dedupe
 // entries (their id, result, index and time never change) and the history's
 // events (copied by value; their value bytes are never modified).
 type capture struct {
@@ -33,6 +31,8 @@ func (s *Store) CaptureSnapshot() (encode func() ([]byte, error), err error) {
 func (s *Store) capture() (uint64, *capture) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	// From now on Apply replaces the records rather than edit them.
+	s.captures.Add(1)
 	return s.applied, &capture{
 		revision:  s.revision,
 		compacted: s.history.compacted,
@@ -45,7 +45,5 @@ func (s *Store) capture() (uint64, *capture) {
 // encode returns the image (encode.go). It only reads c, so it may run any
 // number of times, concurrently.
 func (c *capture) encode() ([]byte, error) {
-	dedupe := slices.Clone(c.dedupe)
-	sortByIndex(dedupe)
-	return encodeImage(c, dedupe)
+	return encodeImage(c, inIndexOrder(c.dedupe))
 }

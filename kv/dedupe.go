@@ -107,12 +107,25 @@ func (d *dedupe) copyEntries() []*dedupeEntry {
 	return slices.Clone([]*dedupeEntry(d.byIndex))
 }
 
-// sortByIndex puts entries (a copy: sorting the heap itself would go
-// through its Swap and corrupt the heap positions) in index order, the
-// image's deterministic order: one command per log entry, so indexes are
-// unique.
-func sortByIndex(entries []*dedupeEntry) {
-	slices.SortFunc(entries, func(a, b *dedupeEntry) int { return cmp.Compare(a.index, b.index) })
+// inIndexOrder returns entries sorted by index, the image's deterministic
+// order (one command per log entry, so indexes are unique). It sorts
+// (index, entry) pairs: comparing through the pointers would miss the cache
+// at nearly every step.
+func inIndexOrder(entries []*dedupeEntry) []*dedupeEntry {
+	type pair struct {
+		index uint64
+		e     *dedupeEntry
+	}
+	pairs := make([]pair, len(entries))
+	for i, e := range entries {
+		pairs[i] = pair{e.index, e}
+	}
+	slices.SortFunc(pairs, func(a, b pair) int { return cmp.Compare(a.index, b.index) })
+	out := make([]*dedupeEntry, len(pairs))
+	for i, p := range pairs {
+		out[i] = p.e
+	}
+	return out
 }
 
 // indexHeap is a min-heap of entries by index.
