@@ -24,8 +24,10 @@ import (
 
 // snapshotJob is one snapshot on its way. The node ignores the reports of
 // any job but its current one: after a supervised restart, the children of
-// the previous incarnation may still report to the same PID.
-type snapshotJob struct{}
+// the previous incarnation may still report to the same PID. Jobs are told
+// apart by address, so the type must not be zero-size (pointers to distinct
+// zero-size values may be equal).
+type snapshotJob struct{ _ byte }
 
 type takeSnapshot struct{ job *snapshotJob }
 
