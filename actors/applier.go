@@ -48,15 +48,6 @@ type waitApplied struct {
 	reply *ReadResult
 }
 
-type takeSnapshot struct{}
-
-type snapshotTaken struct {
-	index     uint64
-	confState *pb.ConfState
-	data      []byte
-	err       error
-}
-
 type applier struct {
 	id        uint64
 	sm        StateMachine
@@ -115,8 +106,7 @@ func (a *applier) Receive(ctx actor.Context) {
 		a.reads[i] = *m
 		a.releaseReads(ctx)
 	case *takeSnapshot:
-		data, err := a.sm.Snapshot()
-		ctx.Send(ctx.Parent(), &snapshotTaken{index: a.applied.Load(), confState: a.confState, data: data, err: err})
+		ctx.Send(ctx.Parent(), a.capture(m))
 	}
 }
 

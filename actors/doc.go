@@ -9,6 +9,8 @@
 //	follower.go, precandidate.go, candidate.go, leader.go   one behavior each
 //	ticker.go        logical time from a re-armed one-shot timer
 //	applier.go       the StateMachine's actor
+//	snapshot.go      our own snapshots: captured on the applier, then encoded
+//	                 and saved by the persister (persister.go) off the applier
 //	requests.go      the messages users send and the replies they get
 //	logstore.go      the durable-state interface and its in-memory form
 //	transport.go     the Transport interface and the in-process one

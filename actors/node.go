@@ -83,8 +83,9 @@ type node struct {
 
 	handedSinceSnapshot      uint64
 	handedBytesSinceSnapshot uint64
-	snapshotting             bool
-	stopped                  bool
+	// snapshotting: the snapshot in flight, nil when none (snapshot.go).
+	snapshotting *snapshotJob
+	stopped      bool
 	// drainScheduled: a drainReady message is in our mailbox. Every message
 	// queued before it is handled first, so a burst of proposals or acks
 	// shares one Ready: one append, one fsync, one batch per peer.
@@ -149,8 +150,8 @@ func (n *node) Receive(ctx actor.Context) {
 		_ = n.raft.Step(&pb.Message{Type: pb.MessageType_MSG_UNREACHABLE, From: msg.ID})
 	case *SnapshotStatus:
 		_ = n.raft.Step(&pb.Message{Type: pb.MessageType_MSG_SNAP_STATUS, From: msg.ID, Reject: msg.Failed})
-	case *snapshotTaken:
-		n.onSnapshotTaken(ctx, msg)
+	case *snapshotCaptured:
+		n.onSnapshotCaptured(ctx, msg)
 	case *snapshotSaved:
 		n.onSnapshotSaved(ctx, msg)
 	case *logWritten:
@@ -434,9 +435,8 @@ func (n *node) handToApplier(ctx actor.Context, rd *raft.Ready) {
 		n.handedBytesSinceSnapshot += uint64(len(e.Data))
 	}
 	due := n.handedSinceSnapshot >= n.cfg.SnapshotEntries || n.handedBytesSinceSnapshot >= n.cfg.SnapshotBytes
-	if due && !n.snapshotting {
-		n.snapshotting = true
-		ctx.Send(n.applier, &takeSnapshot{})
+	if due && n.snapshotting == nil {
+		n.takeSnapshot(ctx)
 	}
 }
 
@@ -463,42 +463,6 @@ func (n *node) failProposalsUpTo(ctx actor.Context, index uint64, err error) {
 			w.answer(ctx, &ProposeResult{ID: w.id, Err: err})
 		}
 	}
-}
-
-func (n *node) onSnapshotTaken(ctx actor.Context, m *snapshotTaken) {
-	n.snapshotting = false
-	if m.err != nil {
-		n.logger.Error("state machine snapshot failed", "err", m.err)
-		return
-	}
-	snap, err := n.storage.CreateSnapshot(m.index, m.confState, m.data)
-	if err != nil {
-		if err != raft.ErrSnapOutOfDate {
-			n.logger.Warn("snapshot not recorded", "index", m.index, "err", err)
-		}
-		return
-	}
-	n.handedSinceSnapshot, n.handedBytesSinceSnapshot = 0, 0
-	// The file is written (and fsynced) by the persister so heartbeats
-	// keep flowing meanwhile; the log is compacted once it is durable.
-	ctx.Send(n.persister, &saveSnapshot{snap: snap})
-}
-
-func (n *node) onSnapshotSaved(ctx actor.Context, m *snapshotSaved) {
-	if m.err != nil {
-		// An fsync or write error is fatal, like any other storage error.
-		n.fatal(ctx, fmt.Errorf("save snapshot %d: %w", m.index, m.err))
-		return
-	}
-	if m.index > n.cfg.SnapshotKeepEntries {
-		compact := m.index - n.cfg.SnapshotKeepEntries
-		if err := n.storage.Compact(compact); err == nil {
-			if err := n.cfg.LogStore.Compact(compact); err != nil {
-				n.logger.Warn("log compaction failed", "index", compact, "err", err)
-			}
-		}
-	}
-	n.logger.Info("snapshot taken", "index", m.index, "bytes", m.bytes)
 }
 
 func (n *node) onSoftState(ctx actor.Context, ss *raft.SoftState) {

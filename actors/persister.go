@@ -1,6 +1,6 @@
-// The persister writes snapshot files for the node, so a large snapshot's
-// write and fsync never hold up the node's ticks and heartbeats. The node
-// compacts its log only when told the snapshot is durable.
+// The persister encodes and writes the node's own snapshots, so neither the
+// applier (and so every write) nor the node's ticks and heartbeats wait for
+// an image to be encoded, written and fsynced. See snapshot.go for the flow.
 package actors
 
 import (
@@ -15,12 +15,22 @@ import (
 // leader overtook ours. Nothing to do, not a failure.
 var ErrSnapshotOutOfDate = errors.New("actors: snapshot is not newer than the recorded one")
 
-type saveSnapshot struct{ snap *pb.Snapshot }
+// saveSnapshot: encode the captured state and store it with meta.
+type saveSnapshot struct {
+	job    *snapshotJob
+	meta   *pb.SnapshotMetadata
+	encode func() ([]byte, error)
+}
 
+// snapshotSaved: snap is durable; or nil, when encodeErr (the state machine
+// failed: the node goes on) or err (the storage failed: the node stops) says
+// why, or when the LogStore holds a newer snapshot already (no error).
 type snapshotSaved struct {
-	index uint64
-	bytes int
-	err   error
+	job       *snapshotJob
+	meta      *pb.SnapshotMetadata
+	snap      *pb.Snapshot
+	encodeErr error
+	err       error
 }
 
 type persister struct{ store LogStore }
@@ -30,9 +40,23 @@ func (p *persister) Receive(ctx actor.Context) {
 	if !ok {
 		return
 	}
-	err := p.store.SaveSnapshot(m.snap)
-	if errors.Is(err, ErrSnapshotOutOfDate) {
-		err = nil
+	ctx.Send(ctx.Parent(), p.save(m))
+}
+
+func (p *persister) save(m *saveSnapshot) *snapshotSaved {
+	r := &snapshotSaved{job: m.job, meta: m.meta}
+	data, err := m.encode()
+	if err != nil {
+		r.encodeErr = err
+		return r
 	}
-	ctx.Send(ctx.Parent(), &snapshotSaved{index: m.snap.Metadata.Index, bytes: len(m.snap.Data), err: err})
+	snap := &pb.Snapshot{Data: data, Metadata: m.meta}
+	switch err := p.store.SaveSnapshot(snap); {
+	case errors.Is(err, ErrSnapshotOutOfDate):
+	case err != nil:
+		r.err = err
+	default:
+		r.snap = snap
+	}
+	return r
 }

@@ -14,3 +14,16 @@ type StateMachine interface {
 	// data at index 0 means the empty state.
 	Restore(index uint64, data []byte) error
 }
+
+// SnapshotCapturer is an optional interface of a StateMachine whose snapshot
+// comes in two steps, so that applying never waits for an image to be
+// encoded. CaptureSnapshot runs on the applier between two Applies and must
+// be cheap: it may keep only what later Applies and Restores leave
+// untouched (immutable or copy-on-write data). encode runs later on another
+// goroutine, concurrently with Apply and Restore, and returns the image of
+// the state at the capture, which Restore must accept, as it accepts
+// Snapshot's. A StateMachine without it is snapshotted by Snapshot, on the
+// applier.
+type SnapshotCapturer interface {
+	CaptureSnapshot() (encode func() ([]byte, error), err error)
+}

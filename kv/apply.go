@@ -132,10 +132,15 @@ func (s *Store) execute(index uint64, cmd *messages.KVCommand) (res result, wrot
 	} else {
 		// proto.Unmarshal copied Value out of the entry, so the store
 		// owns it; nothing writes to its bytes from now on.
-		if cur != nil {
+		// Copy-on-write (see record): a capture may still read cur.
+		epoch := s.captures.Load()
+		switch {
+		case cur == nil:
+			s.data.insert(&record{key: cmd.Key, value: cmd.Value, create: index, mod: index, epoch: epoch})
+		case cur.epoch == epoch:
 			cur.value, cur.mod = cmd.Value, index
-		} else {
-			s.data.insert(&record{key: cmd.Key, value: cmd.Value, create: index, mod: index})
+		default:
+			s.data.replace(cur, &record{key: cmd.Key, value: cmd.Value, create: cur.create, mod: index, epoch: epoch})
 		}
 		s.history.add(Event{Op: messages.KVOp_KV_OP_PUT, Key: cmd.Key, Value: cmd.Value, Revision: index})
 	}

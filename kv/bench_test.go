@@ -65,6 +65,23 @@ func BenchmarkApplyPut(b *testing.B) {
 			}
 		})
 	}
+	// As the node runs it: a capture every 10000 applies, after which the
+	// first overwrite of each key copies its record (copy-on-write).
+	b.Run("overwrite-100000-keys-capture-per-10000", func(b *testing.B) {
+		s := filled(b, 100_000)
+		cmds := putCommands(b, b.N, noOpts, func(int) string { return fmt.Sprintf("key.%08d", rng.IntN(100_000)) })
+		base := s.AppliedIndex()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i, c := range cmds {
+			if i%10_000 == 0 {
+				if _, err := s.CaptureSnapshot(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			s.Apply(base+uint64(i+1), c)
+		}
+	})
 	b.Run("overwrite-100000-keys-with-request-id", func(b *testing.B) {
 		s := filled(b, 100_000)
 		cmds := putCommands(b, b.N,
@@ -116,13 +133,61 @@ func BenchmarkList(b *testing.B) {
 	}
 }
 
+// BenchmarkSnapshot: a 100k-key store (100-byte values, full history),
+// without and with a full dedupe table (a request id on every put).
+// "full" is Snapshot (capture and encode), "proto-marshal" the image built
+// as Snapshot built it before (on the applier), "capture" what the applier
+// does now, "encode" what the persister does.
 func BenchmarkSnapshot(b *testing.B) {
-	s := filled(b, 100_000)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if _, err := s.Snapshot(); err != nil {
-			b.Fatal(err)
+	const n = 100_000
+	withIDs := func(i int) WriteOptions {
+		return WriteOptions{RequestID: fmt.Sprintf("req-%d", i), LeaderTimeUnixMs: int64(i)}
+	}
+	for _, tc := range []struct {
+		name string
+		opts func(int) WriteOptions
+	}{{"keys=100000", noOpts}, {"keys=100000+dedupe", withIDs}} {
+		s := New(Options{})
+		cmds := putCommands(b, n, tc.opts, func(i int) string { return fmt.Sprintf("key.%08d", i) })
+		for i, c := range cmds {
+			s.Apply(uint64(i+1), c)
 		}
+		b.Run(tc.name+"/full", func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if _, err := s.Snapshot(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		// The image as Snapshot built it before: a KVSnapshot of 100k
+		// KVItems, proto.Marshal (referenceImage, capture_test.go).
+		b.Run(tc.name+"/proto-marshal", func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				referenceImage(b, s)
+			}
+		})
+		b.Run(tc.name+"/capture", func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if _, err := s.CaptureSnapshot(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(tc.name+"/encode", func(b *testing.B) {
+			encode, err := s.CaptureSnapshot()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := encode(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

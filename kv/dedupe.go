@@ -7,8 +7,6 @@ import (
 	"cmp"
 	"container/heap"
 	"slices"
-
-	"github.com/kontiki-raft/kontiki/messages"
 )
 
 // dedupeEntry remembers the result of the command that carried a request id.
@@ -102,21 +100,30 @@ func (d *dedupe) remove(e *dedupeEntry) {
 	}
 }
 
-// entries returns the table in index order (deterministic: indexes are
-// unique, one command per log entry).
-func (d *dedupe) entries() []*messages.KVDedupe {
-	// Sort a plain copy: sorting the heap itself would go through its Swap
-	// and corrupt the entries' heap positions.
-	sorted := slices.Clone([]*dedupeEntry(d.byIndex))
-	slices.SortFunc(sorted, func(a, b *dedupeEntry) int { return cmp.Compare(a.index, b.index) })
-	out := make([]*messages.KVDedupe, len(sorted))
-	for i, e := range sorted {
-		out[i] = &messages.KVDedupe{
-			RequestId:        e.id,
-			Result:           e.result.proto(),
-			Index:            e.index,
-			LeaderTimeUnixMs: e.timeMs,
-		}
+// copyEntries returns the entries in a slice of their own, in no useful
+// order. An entry's id, result, index and time never change after add (only
+// its heap positions do), so they may be read while Apply goes on.
+func (d *dedupe) copyEntries() []*dedupeEntry {
+	return slices.Clone([]*dedupeEntry(d.byIndex))
+}
+
+// inIndexOrder returns entries sorted by index, the image's deterministic
+// order (one command per log entry, so indexes are unique). It sorts
+// (index, entry) pairs: comparing through the pointers would miss the cache
+// at nearly every step.
+func inIndexOrder(entries []*dedupeEntry) []*dedupeEntry {
+	type pair struct {
+		index uint64
+		e     *dedupeEntry
+	}
+	pairs := make([]pair, len(entries))
+	for i, e := range entries {
+		pairs[i] = pair{e.index, e}
+	}
+	slices.SortFunc(pairs, func(a, b pair) int { return cmp.Compare(a.index, b.index) })
+	out := make([]*dedupeEntry, len(pairs))
+	for i, p := range pairs {
+		out[i] = p.e
 	}
 	return out
 }

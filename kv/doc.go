@@ -1,8 +1,9 @@
 // Package kv is Kontiki's replicated key-value state machine. The raft layer
 // applies committed entries to a Store in index order on one goroutine
 // (Apply, Snapshot, Restore: the actors' StateMachine, satisfied
-// structurally); the service layer reads it from any goroutine (Get, List,
-// EventsSince, Changed).
+// structurally; CaptureSnapshot, its SnapshotCapturer, lets the image be
+// encoded on another goroutine while Apply goes on); the service layer
+// reads it from any goroutine (Get, List, EventsSince, Changed).
 //
 // Every replica must reach the same state from the same entries, so the
 // transition depends only on the entry and the replicated state: the store

@@ -98,11 +98,11 @@ func (h *history) since(prefix string, from uint64, limit int) ([]Event, uint64,
 	return out, max(from, h.last()+1), nil
 }
 
-// events returns the retained events, oldest first, as wire types.
-func (h *history) events() []*messages.KVEvent {
-	out := make([]*messages.KVEvent, h.n)
-	for i := range h.n {
-		out[i] = h.at(i).Proto()
-	}
+// copyEvents returns the retained events, oldest first, in a slice of its
+// own: add overwrites the ring's slots, never the value bytes they share.
+func (h *history) copyEvents() []Event {
+	out := make([]Event, h.n)
+	first := copy(out, h.ring[h.head:min(h.head+h.n, len(h.ring))])
+	copy(out[first:], h.ring[:h.n-first])
 	return out
 }

@@ -15,11 +15,15 @@ func (o *ordered) check(t *testing.T) {
 	t.Helper()
 	n := 0
 	prev := ""
-	for ci, c := range o.chunks {
+	for ci, ch := range o.chunks {
+		c := ch.recs
 		if len(c) == 0 || len(c) > maxChunk {
 			t.Fatalf("chunk %d has %d records", ci, len(c))
 		}
 		for _, r := range c {
+			if r.chunk != ch {
+				t.Fatalf("chunk %d: record %q points to another chunk", ci, r.key)
+			}
 			if n > 0 && r.key <= prev {
 				t.Fatalf("chunk %d: %q after %q", ci, r.key, prev)
 			}
@@ -47,7 +51,7 @@ func TestOrderedMatchesModel(t *testing.T) {
 		k := key()
 		if grow := step < 30_000; rng.IntN(4) != 0 == grow {
 			if r := o.get(k); r != nil {
-				r.mod = uint64(step + 1)
+				o.replace(r, &record{key: k, mod: uint64(step + 1)})
 			} else {
 				o.insert(&record{key: k, mod: uint64(step + 1)})
 			}

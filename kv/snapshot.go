@@ -28,23 +28,11 @@ func (s *Store) Snapshot() ([]byte, error) {
 
 // SnapshotAt is Snapshot that also returns the applied index the image was
 // taken at, for callers that snapshot from another goroutine than Apply's.
+// Only the capture holds the lock; the encoding runs outside it.
 func (s *Store) SnapshotAt() (index uint64, data []byte, err error) {
-	s.mu.RLock()
-	snap := &messages.KVSnapshot{
-		FormatVersion:     SnapshotFormatVersion,
-		Revision:          s.revision,
-		Items:             make([]*messages.KVItem, 0, s.data.len()),
-		Dedupe:            s.dedupe.entries(),
-		CompactedRevision: s.history.compacted,
-		History:           s.history.events(),
-	}
-	s.data.each(func(r *record) { snap.Items = append(snap.Items, r.item().Proto()) })
-	index = s.applied
-	s.mu.RUnlock()
-	// Marshal outside the lock: the image shares only immutable values.
-	data, err = proto.MarshalOptions{Deterministic: true}.Marshal(snap)
-	if err != nil {
-		return 0, nil, fmt.Errorf("kv: encode snapshot: %w", err)
+	index, c := s.capture()
+	if data, err = c.encode(); err != nil {
+		return 0, nil, err
 	}
 	return index, data, nil
 }

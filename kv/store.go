@@ -5,6 +5,7 @@ package kv
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kontiki-raft/kontiki/messages"
@@ -85,6 +86,10 @@ type Store struct {
 	applied  uint64 // raft index of the last applied entry, write or not
 	dedupe   *dedupe
 	history  *history
+	// captures counts the snapshot captures taken: a record made before
+	// the last one may be held by it (copy-on-write, see record). Atomic
+	// because captures run under the read lock.
+	captures atomic.Uint64
 
 	// notifyMu guards changed, separately from mu so that Changed never
 	// waits for a long Snapshot or Apply.

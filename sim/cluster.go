@@ -185,10 +185,14 @@ func (s *Sim) spawn(h *host) {
 	h.inc++
 	h.up = true
 	h.sm = newRegister(s, h.id)
+	var sm actors.StateMachine = h.sm
+	if h.id%2 == 1 {
+		sm = capturingRegister{h.sm}
+	}
 	s.chk.views[h.id].seen = false
 	inc := h.inc
 	cfg := actors.Config{
-		ID: h.id, Peers: s.peers(), StateMachine: h.sm, Transport: s.transport, LogStore: h.store,
+		ID: h.id, Peers: s.peers(), StateMachine: sm, Transport: s.transport, LogStore: h.store,
 		TickInterval: s.cfg.TickInterval, ElectionTicks: s.cfg.ElectionTicks, HeartbeatTicks: 1,
 		SnapshotEntries: s.cfg.SnapshotEntries, SnapshotKeepEntries: s.cfg.SnapshotKeepEntries,
 		MaxSizePerMsg: s.cfg.MaxSizePerMsg, MaxInflightMsgs: s.cfg.MaxInflightMsgs,

@@ -47,6 +47,18 @@ func (r *register) Snapshot() ([]byte, error) {
 	return out, nil
 }
 
+// capturingRegister is a register that is also an actors.SnapshotCapturer,
+// so the simulation runs both ways of snapshotting: odd nodes capture on the
+// applier and encode on the persister, later, after further applies.
+type capturingRegister struct{ *register }
+
+// CaptureSnapshot keeps the applied sequence as it is: Apply only appends
+// past its end and Restore replaces it, so it stays the state at this index.
+func (c capturingRegister) CaptureSnapshot() (func() ([]byte, error), error) {
+	data := c.data
+	return func() ([]byte, error) { return (&register{data: data}).Snapshot() }, nil
+}
+
 func decodeRegister(b []byte) ([][]byte, error) {
 	var out [][]byte
 	for len(b) > 0 {
