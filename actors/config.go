@@ -34,11 +34,17 @@ type Config struct {
 
 	// SnapshotEntries: take a snapshot after this many applied entries
 	// (default 10000), or SnapshotBytes of applied entry data (default 64
-	// MiB), whichever comes first. SnapshotKeepEntries: entries kept behind
-	// a snapshot for slow followers (default 5000).
+	// MiB), whichever comes first. Left at 0, SnapshotEntries is also
+	// scaled to the state: after 10000 entries a snapshot waits until the
+	// entry data applied since the last one is as large as that snapshot
+	// (or SnapshotBytes), so encoding images costs no more than writing the
+	// log once more, however large the state. SnapshotKeepEntries: entries
+	// kept behind a snapshot for slow followers (default 5000).
 	SnapshotEntries     uint64
 	SnapshotBytes       uint64
 	SnapshotKeepEntries uint64
+	// snapshotsScaled: SnapshotEntries was left to its default.
+	snapshotsScaled bool
 
 	MaxSizePerMsg       uint64
 	MaxInflightMsgs     int
@@ -84,6 +90,7 @@ func (c *Config) validate() error {
 	}
 	if c.SnapshotEntries == 0 {
 		c.SnapshotEntries = 10000
+		c.snapshotsScaled = true
 	}
 	if c.SnapshotBytes == 0 {
 		c.SnapshotBytes = 64 << 20

@@ -83,6 +83,9 @@ type node struct {
 
 	handedSinceSnapshot      uint64
 	handedBytesSinceSnapshot uint64
+	// lastSnapshotBytes: the size of the newest snapshot image (ours or
+	// the leader's), which scales how often default snapshots are taken.
+	lastSnapshotBytes uint64
 	// snapshotting: the snapshot in flight, nil when none (snapshot.go).
 	snapshotting *snapshotJob
 	stopped      bool
@@ -211,6 +214,7 @@ func (n *node) start(ctx actor.Context) error {
 			return err
 		}
 		applied = st.Snapshot.Metadata.Index
+		n.lastSnapshotBytes = uint64(len(st.Snapshot.Data))
 		n.confState = st.Snapshot.Metadata.ConfState
 		if hs.Commit < applied {
 			hs = &pb.HardState{Term: hs.Term, Vote: hs.Vote, Commit: applied}
@@ -402,6 +406,7 @@ func (n *node) installSnapshot(ctx actor.Context, snap *pb.Snapshot) {
 	n.failProposalsUpTo(ctx, snap.Metadata.Index, ErrLeadershipLost)
 	// The installed snapshot is as good as one of our own.
 	n.handedSinceSnapshot, n.handedBytesSinceSnapshot = 0, 0
+	n.lastSnapshotBytes = uint64(len(snap.Data))
 }
 
 func (n *node) handToApplier(ctx actor.Context, rd *raft.Ready) {
@@ -435,6 +440,9 @@ func (n *node) handToApplier(ctx actor.Context, rd *raft.Ready) {
 		n.handedBytesSinceSnapshot += uint64(len(e.Data))
 	}
 	due := n.handedSinceSnapshot >= n.cfg.SnapshotEntries || n.handedBytesSinceSnapshot >= n.cfg.SnapshotBytes
+	if n.cfg.snapshotsScaled && n.handedBytesSinceSnapshot < min(n.lastSnapshotBytes, n.cfg.SnapshotBytes) {
+		due = false
+	}
 	if due && n.snapshotting == nil {
 		n.takeSnapshot(ctx)
 	}

@@ -127,5 +127,6 @@ func (n *node) onSnapshotSaved(ctx actor.Context, m *snapshotSaved) {
 			}
 		}
 	}
+	n.lastSnapshotBytes = uint64(len(m.snap.Data))
 	n.logger.Info("snapshot taken", "index", m.meta.Index, "bytes", len(m.snap.Data))
 }
