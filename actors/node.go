@@ -155,8 +155,10 @@ func (n *node) Receive(ctx actor.Context) {
 		_ = n.raft.Step(&pb.Message{Type: pb.MessageType_MSG_SNAP_STATUS, From: msg.ID, Reject: msg.Failed})
 	case *snapshotCaptured:
 		n.onSnapshotCaptured(ctx, msg)
+		n.maybeSnapshot(ctx)
 	case *snapshotSaved:
 		n.onSnapshotSaved(ctx, msg)
+		n.maybeSnapshot(ctx)
 	case *logWritten:
 		n.onWritten(ctx, msg)
 	case *GetStatus:
@@ -439,13 +441,7 @@ func (n *node) handToApplier(ctx actor.Context, rd *raft.Ready) {
 	for _, e := range rd.CommittedEntries {
 		n.handedBytesSinceSnapshot += uint64(len(e.Data))
 	}
-	due := n.handedSinceSnapshot >= n.cfg.SnapshotEntries || n.handedBytesSinceSnapshot >= n.cfg.SnapshotBytes
-	if n.cfg.snapshotsScaled && n.handedBytesSinceSnapshot < min(n.lastSnapshotBytes, n.cfg.SnapshotBytes) {
-		due = false
-	}
-	if due && n.snapshotting == nil {
-		n.takeSnapshot(ctx)
-	}
+	n.maybeSnapshot(ctx)
 }
 
 func (n *node) applyConfChange(e *pb.Entry) {

