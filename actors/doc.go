@@ -1,11 +1,14 @@
 // Package actors runs the raft core inside protoactor actors: one node actor
 // whose behavior is swapped between follower, pre-candidate, candidate and
-// leader; a ticker (a one-shot timer re-armed on every tick); and an applier
-// actor that feeds committed entries to the StateMachine so a slow state
-// machine never delays heartbeats. NewNodeProps is the embedding API: spawn
+// leader; a ticker (a one-shot timer re-armed on every tick); a log writer
+// that makes each Ready durable in the background (group commit) so the node
+// keeps taking acks during an fsync; and an applier actor that feeds
+// committed entries to the StateMachine so a slow state machine never delays
+// heartbeats. NewNodeProps is the embedding API: spawn
 // the Props in your own actor system.
 //
 //	node.go          lifecycle, the common rules, draining a Ready in order
+//	logwriter.go     background persistence; acks and votes leave once durable
 //	follower.go, precandidate.go, candidate.go, leader.go   one behavior each
 //	ticker.go        logical time from a re-armed one-shot timer
 //	applier.go       the StateMachine's actor
