@@ -98,8 +98,13 @@ func checkSegmentHeader(path string, data []byte, seq uint64, id Identity) error
 	return nil
 }
 
-// zeroChunk is what preparation writes, a chunk at a time.
-var zeroChunk [1 << 20]byte
+// zeroChunk is what preparation writes, a write at a time. It is small on
+// purpose: the page cache makes its folios (memory pages of a file) as large
+// as the writes that create them, and a record written later into a large
+// folio costs more. Measured here (Linux 6.18, ext4): a 180-byte pwrite into
+// a file zero-filled in 1 MiB writes took 3.0 µs, in 16 KiB writes 1.3-1.45
+// µs (appending: 1.6 µs); zero-filling 64 MiB took 47 ms and 80 ms.
+var zeroChunk [16 << 10]byte
 
 var errStopped = errors.New("stopped")
 
