@@ -79,7 +79,7 @@ func (w *WAL) open() (*State, error) {
 
 	if len(segs) == 0 {
 		// The first segment is zero-filled here, in the caller: a new
-		// node pays it once (about 80 ms for 64 MiB on the test machine).
+		// node pays it once (0.1-0.16 s for 64 MiB on the test machine).
 		f, size, alloc, err := createSegment(w.fs, w.dir, 1, w.id, checkpoint{}, w.takeSpare(1), w.opts.NoSync)
 		if err != nil {
 			return nil, err
