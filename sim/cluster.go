@@ -39,9 +39,12 @@ type Config struct {
 	AuditStores bool
 	// WAL runs every node on the real write-ahead log over a simulated
 	// disk (memfs.go) that loses, keeps or tears the unsynced writes at a
-	// crash, as the seed decides; SegmentBytes is its segment size.
-	WAL          bool
-	SegmentBytes int64
+	// crash, as the seed decides; SegmentBytes is its segment size, and
+	// NoPreallocate makes its segments grow instead of being created
+	// zero-filled at full size.
+	WAL           bool
+	SegmentBytes  int64
+	NoPreallocate bool
 	// BrokenSync (with WAL) is the deliberately wrong disk: fsync reports
 	// success and makes nothing durable.
 	BrokenSync bool
@@ -129,7 +132,7 @@ func New(w *World, cfg Config) *Sim {
 		h := &host{id: uint64(id)}
 		h.store = &Store{inner: memBackend{actors.NewMemoryLogStore()}, chk: s.chk, v: s.chk.views[id], lying: cfg.LyingStore}
 		if cfg.WAL {
-			h.store.inner = newWALBackend(s, uint64(id), cfg.SegmentBytes, cfg.BrokenSync)
+			h.store.inner = newWALBackend(s, uint64(id), cfg.SegmentBytes, cfg.NoPreallocate, cfg.BrokenSync)
 		}
 		s.hosts[id] = h
 	}

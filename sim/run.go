@@ -109,8 +109,11 @@ func RunIn(w *World, seed uint64, o RunOptions) *Result {
 	cfg := Config{Seed: seed, Nodes: nodes, LyingStore: o.LyingStore, AuditStores: !o.NoStoreAudit, Trace: o.Trace,
 		WAL: o.WAL, BrokenSync: o.BrokenSync, FlipBits: o.FlipBits}
 	if o.WAL {
-		// Small segments, so that logs roll and compaction removes them.
-		cfg.SegmentBytes = int64(pick(rand.New(rand.NewPCG(seed, 0x77616c)), 1024, 4096, 16384))
+		// Small segments, so that logs roll and compaction removes them;
+		// mostly preallocated, as in production, some growing.
+		wr := rand.New(rand.NewPCG(seed, 0x77616c))
+		cfg.SegmentBytes = int64(pick(wr, 1024, 4096, 16384))
+		cfg.NoPreallocate = wr.IntN(4) == 0
 	}
 	switch pr.IntN(3) {
 	case 1:

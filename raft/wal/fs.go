@@ -13,6 +13,9 @@ import (
 )
 
 // FS is every file-system operation the WAL performs. Paths are full paths.
+// Unless Options.NoPreallocate or Options.PreallocateInline is set, the WAL
+// also calls it from a background goroutine (zero-filling the next segment's
+// tmp file) while the writer uses it, so it must be safe for concurrent use.
 type FS interface {
 	OpenFile(name string, flag int, perm fs.FileMode) (File, error)
 	ReadFile(name string) ([]byte, error)
@@ -29,7 +32,8 @@ type FS interface {
 }
 
 // File is an open file of the WAL. Writes are positional; the WAL tracks the
-// offsets itself.
+// offsets itself, and writes into a preallocated segment overwrite its zeros
+// rather than extend the file.
 type File interface {
 	io.WriterAt
 	// Truncate sets the file's size.

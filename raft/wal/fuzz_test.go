@@ -11,10 +11,11 @@ import (
 	"testing"
 )
 
-// validSegment returns the bytes of a real segment with a few records.
-func validSegment(t testing.TB) []byte {
+// validSegment returns the bytes of a real segment with a few records: a
+// growing one, or a preallocated one of 4 KiB (the records, then zeros).
+func validSegment(t testing.TB, prealloc bool) []byte {
 	dir := t.TempDir()
-	w, _ := openT(t, dir, Options{NoSync: true})
+	w, _ := openT(t, dir, Options{NoSync: true, NoPreallocate: !prealloc, PreallocateInline: true, SegmentBytes: 4096})
 	mustSave(t, w, hs(1, 1, 0), mkEnts(1, 3, 1, 20))
 	mustSave(t, w, hs(2, 2, 2), mkEnts(3, 2, 2, 700))
 	if err := w.SaveSnapshot(mkSnap(2, 1, "s")); err != nil {
@@ -30,7 +31,13 @@ func validSegment(t testing.TB) []byte {
 }
 
 func FuzzReplay(f *testing.F) {
-	seg := validSegment(f)
+	seg := validSegment(f, false)
+	pre := validSegment(f, true)
+	f.Add(pre, true, false)
+	f.Add(pre, false, true)
+	tornPre := append([]byte{}, pre...)
+	clear(tornPre[512:1024]) // a lost sector in the middle of the records
+	f.Add(tornPre, true, false)
 	f.Add(seg, true, false)
 	f.Add(seg, false, false)
 	f.Add(seg, true, true)

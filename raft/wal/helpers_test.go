@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -32,12 +33,19 @@ type faultFS struct {
 	// they fail with ENOSPC (a write that does not fit is cut short, as a
 	// real full disk does).
 	spaceLeft int64
+	// maxTmp, when >= 0, is how large a .tmp file may grow before writes
+	// to it fail with ENOSPC: room for small files but not for a whole new
+	// segment.
+	maxTmp int64
+	tmps   map[string]*faultFile // open .tmp files by name
 	// onSync, when set, runs inside every File.Sync before it syncs.
 	onSync func()
 	syncs  int
 }
 
-func newFaultFS() *faultFS { return &faultFS{spaceLeft: -1} }
+func newFaultFS() *faultFS { return &faultFS{spaceLeft: -1, maxTmp: -1} }
+
+func (f *faultFS) setMaxTmp(n int64) { f.mu.Lock(); f.maxTmp = n; f.mu.Unlock() }
 
 func (f *faultFS) setSyncErr(err error) { f.mu.Lock(); f.syncErr = err; f.mu.Unlock() }
 func (f *faultFS) setSpace(n int64)     { f.mu.Lock(); f.spaceLeft = n; f.mu.Unlock() }
@@ -47,7 +55,27 @@ func (f *faultFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error
 	if err != nil {
 		return nil, err
 	}
-	return &faultFile{File: file, fs: f}, nil
+	ff := &faultFile{File: file, fs: f, tmp: strings.HasSuffix(name, ".tmp")}
+	if ff.tmp {
+		f.mu.Lock()
+		if f.tmps == nil {
+			f.tmps = map[string]*faultFile{}
+		}
+		f.tmps[name] = ff
+		f.mu.Unlock()
+	}
+	return ff, nil
+}
+
+// Rename: a .tmp file renamed into place is no longer limited by maxTmp.
+func (f *faultFS) Rename(oldname, newname string) error {
+	f.mu.Lock()
+	if ff, ok := f.tmps[oldname]; ok {
+		ff.tmp = false
+		delete(f.tmps, oldname)
+	}
+	f.mu.Unlock()
+	return f.OSFS.Rename(oldname, newname)
 }
 
 func (f *faultFS) SyncDir(dir string) error {
@@ -62,11 +90,16 @@ func (f *faultFS) SyncDir(dir string) error {
 
 type faultFile struct {
 	File
-	fs *faultFS
+	fs  *faultFS
+	tmp bool // guarded by fs.mu
 }
 
 func (f *faultFile) WriteAt(p []byte, off int64) (int, error) {
 	f.fs.mu.Lock()
+	if f.tmp && f.fs.maxTmp >= 0 && off+int64(len(p)) > f.fs.maxTmp {
+		f.fs.mu.Unlock()
+		return 0, &os.PathError{Op: "write", Path: "tmp", Err: syscall.ENOSPC}
+	}
 	allowed := int64(len(p))
 	if f.fs.spaceLeft >= 0 && allowed > f.fs.spaceLeft {
 		allowed = f.fs.spaceLeft
@@ -98,15 +131,26 @@ func (f *faultFile) Sync() error {
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// testSegmentBytes is the segment size openT uses when the test does not
+// choose one: segments are preallocated, and copying or zero-filling 64 MiB
+// for every test directory would make the tests slow without testing more.
+const testSegmentBytes = 64 << 10
+
 func openT(t testing.TB, dir string, opts Options) (*WAL, *State) {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = quietLogger()
 	}
+	if opts.SegmentBytes == 0 {
+		opts.SegmentBytes = testSegmentBytes
+	}
 	w, st, err := Open(dir, testID, opts)
 	if err != nil {
 		t.Fatalf("Open(%s): %v", dir, err)
 	}
+	// A test that drops the WAL must not leave its background zero-fill
+	// writing into a directory being removed.
+	t.Cleanup(func() { w.Close() })
 	return w, st
 }
 
@@ -191,6 +235,40 @@ func lastSegment(t testing.TB, dir string) string {
 		t.Fatal("no segments")
 	}
 	return p[len(p)-1]
+}
+
+// logicalEnd is where the WAL writes its next record in the active segment:
+// the end of the last record (a preallocated segment's file is larger).
+func logicalEnd(w *WAL) int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.size
+}
+
+// layouts runs fn for each segment layout: preallocated (the default) and
+// growing (NoPreallocate, and segments written before preallocation).
+func layouts(t *testing.T, fn func(t *testing.T, opts Options)) {
+	for _, c := range []struct {
+		name string
+		opts Options
+	}{{"preallocated", Options{}}, {"growing", Options{NoPreallocate: true}}} {
+		t.Run(c.name, func(t *testing.T) { fn(t, c.opts) })
+	}
+}
+
+// zerosFrom fails the test unless path holds only zeros from off on.
+func zerosFrom(t testing.TB, path string, off int64) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(b)) < off {
+		t.Fatalf("%s is %d bytes, shorter than its logical end %d", path, len(b), off)
+	}
+	if n := dataEnd(b[off:]); n != 0 {
+		t.Fatalf("%s has non-zero bytes after its logical end %d, up to %d", path, off, off+int64(n))
+	}
 }
 
 func fileSize(t testing.TB, path string) int64 {

@@ -1,5 +1,6 @@
 // Open: lock the directory, check or write its identity stamp, replay the
-// segments into the durable State, and reopen the last segment for appends.
+// segments into the durable State, and reopen the last segment for writing
+// after its last valid record.
 package wal
 
 import (
@@ -77,16 +78,20 @@ func (w *WAL) open() (*State, error) {
 	}
 
 	if len(segs) == 0 {
-		f, size, err := createSegment(w.fs, w.dir, 1, w.id, checkpoint{}, w.opts.NoSync)
+		// The first segment is zero-filled here, in the caller: a new
+		// node pays it once (0.1-0.16 s for 64 MiB on the test machine).
+		f, size, alloc, err := createSegment(w.fs, w.dir, 1, w.id, checkpoint{}, w.takeSpare(1), w.opts.NoSync)
 		if err != nil {
 			return nil, err
 		}
-		w.cur, w.size, w.segStart = f, size, size
+		w.cur, w.size, w.alloc, w.segStart = f, size, alloc, size
 		w.segs = []segmentInfo{{seq: 1, path: filepath.Join(w.dir, segmentName(1))}}
 		return &State{HardState: &messages.HardState{}}, nil
 	}
 
 	r := newReplayer(w.id)
+	// The last segment's file size, and where its non-zero bytes end.
+	var lastSize, lastDataEnd int64
 	for i, seq := range segs {
 		path := filepath.Join(w.dir, segmentName(seq))
 		data, err := w.fs.ReadFile(path)
@@ -97,9 +102,12 @@ func (w *WAL) open() (*State, error) {
 		if err := r.segment(segmentImage{path: path, seq: seq, data: data}, last); err != nil {
 			return nil, err
 		}
-		if last && r.end != int64(len(data)) {
-			w.log.Warn("wal: cutting off torn tail of the last segment",
-				"file", path, "offset", r.end, "dropped_bytes", int64(len(data))-r.end, "reason", r.torn)
+		if last {
+			lastSize, lastDataEnd = int64(len(data)), int64(dataEnd(data))
+			if r.torn != "" {
+				w.log.Warn("wal: cutting off torn tail of the last segment",
+					"file", path, "offset", r.end, "dropped_bytes", lastDataEnd-r.end, "reason", r.torn)
+			}
 		}
 	}
 	if err := r.finish(); err != nil {
@@ -123,17 +131,23 @@ func (w *WAL) open() (*State, error) {
 		w.log.Info("wal: removed snapshot files", "files", gone)
 	}
 
-	// Reopen the last segment for appending, cutting a torn tail first.
+	// Reopen the last segment for writing after its last valid record.
+	// Whatever follows that must read as zeros before a record goes there:
+	// a torn tail is overwritten with zeros rather than truncated, so a
+	// preallocated segment keeps its size, and a later, shorter record can
+	// never be followed by the remains of a longer torn one.
 	active := r.segs[len(r.segs)-1]
 	f, err := w.fs.OpenFile(active.path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("wal: open %s: %w", active.path, err)
 	}
 	w.cur = f
-	if r.torn != "" {
-		if err := f.Truncate(r.end); err != nil {
-			return nil, fmt.Errorf("wal: truncate torn tail of %s: %w", active.path, err)
+	for off := r.end; off < lastDataEnd; {
+		n := min(lastDataEnd-off, int64(len(zeroChunk)))
+		if _, err := f.WriteAt(zeroChunk[:n], off); err != nil {
+			return nil, fmt.Errorf("wal: zero the torn tail of %s at offset %d: %w", active.path, off, classify(err))
 		}
+		off += n
 	}
 	// After a process crash (not a power loss) records never fsynced are
 	// still in the page cache and replay accepted them: make them durable
@@ -143,10 +157,11 @@ func (w *WAL) open() (*State, error) {
 			return nil, fmt.Errorf("wal: fsync %s: %w: %w", active.path, ErrSyncFailed, err)
 		}
 	}
-	w.size, w.syncedOff = r.end, r.end
+	w.size, w.syncedOff, w.alloc = r.end, r.end, lastSize
 	w.segStart = r.end // do not roll a segment we have not written to yet
 	w.segs = r.segs
 	w.state = r.log
 	w.state.keep, w.state.entries = false, nil
+	w.prepareAhead()
 	return st, nil
 }

@@ -2,13 +2,16 @@
 // what is durable state, what is a write torn by a crash (cut off and
 // logged), and what is corruption (Open fails naming the file and offset).
 //
+// In any segment, zeros from a record boundary to the end of the file are
+// not a record: they are the zero-filled tail of a preallocated segment (or
+// sectors that never reached the disk), and the segment's logical end is
+// that boundary. This is not damage and is not reported.
+//
 // Only the last segment can hold a torn write (a roll fsyncs the previous
 // one), and only in records written after the last completed fsync. In the
 // last segment:
 //   - a record whose (checked) header says it runs past the end of the
 //     file, or a partial header at the end, is torn;
-//   - zeros from a record boundary to the end of the file are a zero-filled
-//     tail (sectors never written, or preallocation);
 //   - a record that fails its checks, when one of its 512-byte sectors
 //     (aligned to file offsets) is all zeros, is a write torn before its
 //     fsync finished, provided no later record vouches for it (each record
@@ -37,8 +40,8 @@ type replayer struct {
 	id    Identity
 	log   logState
 	segs  []segmentInfo
-	end   int64  // valid length of the last segment fed
-	torn  string // why the last segment's bytes past end are dropped ("" if none)
+	end   int64  // logical end of the last segment fed: the end of its last valid record
+	torn  string // why the last segment's bytes past end are dropped ("" if none, or only zeros)
 	first bool   // no segment fed yet
 }
 
@@ -152,7 +155,8 @@ func (r *replayer) finish() error {
 
 // scanRecords walks the records of a segment image, calling visit for each
 // record that checks out. It returns the offset where valid data ends and,
-// for the last segment, why the rest is a torn tail.
+// for the last segment, why the rest is a torn tail ("" when the rest is
+// only zeros).
 func scanRecords(img segmentImage, last bool, visit func(off int64, h recordHeader, payload []byte) error) (int64, string, error) {
 	data := img.data
 	off := segmentHeaderSize
@@ -167,8 +171,8 @@ func scanRecords(img segmentImage, last bool, visit func(off int64, h recordHead
 		}
 		if allZero(rest) {
 			// Zero fill to the end of the file: preallocation or sectors that
-			// never reached the disk. Harmless in any segment.
-			return int64(off), "zero-filled tail", nil
+			// never reached the disk. The logical end, in any segment.
+			return int64(off), "", nil
 		}
 		if len(rest) < recordHeaderSize {
 			return tornOr(true, "record header runs past end of file",
@@ -222,9 +226,11 @@ func hasZeroSector(off int, b []byte) bool {
 // vouchedFor reports whether a valid record after the damaged one at off
 // says the log was fsynced past off when it was written: then the damaged
 // record had been acknowledged, and its damage is corruption. Every offset
-// is tried, since the damaged record's length cannot be trusted.
+// is tried, since the damaged record's length cannot be trusted, up to the
+// zero tail (a record's header is never all zeros).
 func vouchedFor(data []byte, off int) bool {
-	for at := off + 1; at+recordHeaderSize <= len(data); at++ {
+	nz := dataEnd(data)
+	for at := off + 1; at < nz && at+recordHeaderSize <= len(data); at++ {
 		h := data[at : at+recordHeaderSize]
 		// Cheap filters before the checksums: reserved bytes zero, a type,
 		// a plausible length, a claim past off.
@@ -241,6 +247,18 @@ func vouchedFor(data []byte, off int) bool {
 		}
 	}
 	return false
+}
+
+// dataEnd is the length of b without its trailing zeros.
+func dataEnd(b []byte) int {
+	n := len(b)
+	for n >= 8 && binary.LittleEndian.Uint64(b[n-8:]) == 0 {
+		n -= 8
+	}
+	for n > 0 && b[n-1] == 0 {
+		n--
+	}
+	return n
 }
 
 func allZero(b []byte) bool {

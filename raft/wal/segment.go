@@ -2,20 +2,30 @@
 // segment's sequence number). Each starts with a header (magic, format
 // version, sequence, identity) and a checkpoint record, and is created
 // complete (tmp, fsync, rename, dir fsync), so a file with a segment's name
-// always has both. Segments are append-only; the WAL rolls to the next one
-// after SegmentBytes, having fsynced the previous one, so only the last
-// segment can ever end in a torn write.
+// always has both. Records are only ever added after the last one; the WAL
+// rolls to the next segment after SegmentBytes, having fsynced the previous
+// one, so only the last segment can ever end in a torn write.
+//
+// A segment is normally preallocated: created at its full size with its
+// tail zero-filled (written and fsynced, not just fallocated), so records are
+// written into blocks that already exist and hold data, and the fdatasync of
+// a record has no file size or extent change to commit. The logical end of a
+// segment is the end of its last valid record; the zeros after it are not a
+// record (replay.go). A segment that could not be preallocated, or one
+// written by an older version, grows as records are appended instead.
 package wal
 
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 const (
@@ -88,9 +98,64 @@ func checkSegmentHeader(path string, data []byte, seq uint64, id Identity) error
 	return nil
 }
 
-// createSegment writes a new segment, header and checkpoint, through a tmp
-// file made durable before its rename, and returns it open for appending.
-func createSegment(fsys FS, dir string, seq uint64, id Identity, cp checkpoint, noSync bool) (File, int64, error) {
+// zeroChunk is what preparation writes, a write at a time. It is small on
+// purpose: the page cache makes its folios (memory pages of a file) as large
+// as the writes that create them, and a record written later into a large
+// folio costs more. Measured here (Linux 6.18, ext4): a 180-byte pwrite into
+// a file zero-filled in 1 MiB writes took 3.0 µs, in 16 KiB writes 1.3-1.45
+// µs (appending: 1.6 µs); zero-filling 64 MiB took 47 ms and 80 ms.
+var zeroChunk [16 << 10]byte
+
+var errStopped = errors.New("stopped")
+
+// spare is a file made ready to become a segment: size bytes of zeros,
+// written and (unless NoSync) fsynced, under the tmp name of the segment it
+// is for.
+type spare struct {
+	f    File
+	size int64
+}
+
+// prepareSegment creates tmp as size bytes of zeros and makes it durable.
+// The zeros are written, not fallocated: an fallocated extent is marked
+// unwritten, and the first write into it is a metadata change the next
+// fdatasync must commit, which is the cost preallocation avoids. stop, when
+// set, abandons the work (the file is removed).
+func prepareSegment(fsys FS, tmp string, size int64, noSync bool, stop *atomic.Bool) (spare, error) {
+	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return spare{}, fmt.Errorf("wal: create segment %s: %w", tmp, classify(err))
+	}
+	fail := func(op string, err error) (spare, error) {
+		f.Close()
+		fsys.Remove(tmp)
+		return spare{}, fmt.Errorf("wal: %s segment %s: %w", op, tmp, err)
+	}
+	for off := int64(0); off < size; {
+		if stop != nil && stop.Load() {
+			return fail("prepare", errStopped)
+		}
+		n := min(size-off, int64(len(zeroChunk)))
+		if _, err := f.WriteAt(zeroChunk[:n], off); err != nil {
+			return fail("zero-fill", classify(err))
+		}
+		off += n
+	}
+	if !noSync {
+		if err := f.Sync(); err != nil {
+			return fail("fsync", fmt.Errorf("%w: %w", ErrSyncFailed, err))
+		}
+	}
+	return spare{f: f, size: size}, nil
+}
+
+// createSegment writes a new segment's header and checkpoint through a tmp
+// file made durable before its rename, and returns it open for writing, with
+// the offset of its first record and its file size. With a spare (prepared
+// under the same tmp name) the header and checkpoint overwrite the start of
+// its zeros, so the fsync here commits no size change either; without one
+// the segment is just header and checkpoint, and grows.
+func createSegment(fsys FS, dir string, seq uint64, id Identity, cp checkpoint, sp spare, noSync bool) (File, int64, int64, error) {
 	b := appendSegmentHeader(nil, seq, id)
 	b = beginRecord(b)
 	b = appendCheckpoint(b, cp.hs, cp.snap, cp.prev)
@@ -98,14 +163,17 @@ func createSegment(fsys FS, dir string, seq uint64, id Identity, cp checkpoint, 
 
 	path := filepath.Join(dir, segmentName(seq))
 	tmp := path + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return nil, 0, fmt.Errorf("wal: create segment %s: %w", tmp, classify(err))
+	f := sp.f
+	if f == nil {
+		var err error
+		if f, err = fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
+			return nil, 0, 0, fmt.Errorf("wal: create segment %s: %w", tmp, classify(err))
+		}
 	}
-	fail := func(op string, err error) (File, int64, error) {
+	fail := func(op string, err error) (File, int64, int64, error) {
 		f.Close()
 		fsys.Remove(tmp)
-		return nil, 0, fmt.Errorf("wal: %s segment %s: %w", op, tmp, err)
+		return nil, 0, 0, fmt.Errorf("wal: %s segment %s: %w", op, tmp, err)
 	}
 	if _, err := f.WriteAt(b, 0); err != nil {
 		return fail("write", classify(err))
@@ -121,10 +189,10 @@ func createSegment(fsys FS, dir string, seq uint64, id Identity, cp checkpoint, 
 	if !noSync {
 		if err := fsys.SyncDir(dir); err != nil {
 			f.Close()
-			return nil, 0, fmt.Errorf("wal: fsync directory %s: %w: %w", dir, ErrSyncFailed, err)
+			return nil, 0, 0, fmt.Errorf("wal: fsync directory %s: %w: %w", dir, ErrSyncFailed, err)
 		}
 	}
-	return f, int64(len(b)), nil
+	return f, int64(len(b)), max(sp.size, int64(len(b))), nil
 }
 
 // segmentInfo is what the writer remembers of each live segment.

@@ -77,72 +77,197 @@ func TestSaveRejectsEntriesThatCannotExtendTheLog(t *testing.T) {
 	}
 }
 
-// saveAndMark saves one record and returns its [start, end) in the last segment.
+// saveAndMark saves one record and returns its [start, end) in the last
+// segment.
 func saveAndMark(t *testing.T, w *WAL, dir string, h *messages.HardState, ents []*messages.Entry) (int64, int64) {
 	t.Helper()
-	start := fileSize(t, lastSegment(t, dir))
+	seg := lastSegment(t, dir)
+	start := logicalEnd(w)
 	mustSave(t, w, h, ents)
-	return start, fileSize(t, lastSegment(t, dir))
+	if lastSegment(t, dir) != seg {
+		t.Fatal("the record went to a new segment")
+	}
+	return start, logicalEnd(w)
 }
 
+// A crash tears the last record anywhere. In a growing segment the file may
+// end at any byte of it. In a preallocated segment the file keeps its size
+// and the record's bytes from some point on read as the zeros they
+// overwrote; a disk writes whole 512-byte sectors, so that point is the
+// start of the sector holding the byte where the write stopped (a sector
+// half written in place is not a crash this format tells from damage: see
+// TestHalfWrittenSectorInPlaceIsCorruption). Either way the record is cut
+// off, the bytes after the previous record read as zeros after Open (the
+// file keeps its size), and the log goes on with a shorter record in the
+// same place.
 func TestTornLastRecordIsCutAtEveryByte(t *testing.T) {
+	layouts(t, func(t *testing.T, opts Options) {
+		dir := t.TempDir()
+		w, _ := openT(t, dir, opts)
+		mustSave(t, w, hs(1, 1, 0), mkEnts(1, 5, 1, 40))
+		start, end := saveAndMark(t, w, dir, hs(1, 1, 5), mkEnts(6, 2, 1, 40))
+		w.Close()
+		seg := filepath.Base(lastSegment(t, dir))
+		size := fileSize(t, filepath.Join(dir, seg))
+		if opts.NoPreallocate != (size == end) {
+			t.Fatalf("segment is %d bytes with its last record ending at %d", size, end)
+		}
+
+		damages := map[string]func(b []byte, cut int64) []byte{
+			"its sectors from there read as zeros": func(b []byte, cut int64) []byte {
+				clear(b[max(start, cut/sectorSize*sectorSize):end])
+				return b
+			},
+		}
+		if opts.NoPreallocate {
+			damages["the file ends there"] = func(b []byte, cut int64) []byte { return b[:cut] }
+		}
+		for name, damage := range damages {
+			for cut := start; cut < end; cut++ {
+				d := copyDir(t, dir)
+				path := filepath.Join(d, seg)
+				patchFile(t, path, func(b []byte) []byte { return damage(b, cut) })
+				before := fileSize(t, path)
+				w, st, err := Open(d, testID, Options{Logger: quietLogger()})
+				if err != nil {
+					t.Fatalf("%s from %d: %v", name, cut, err)
+				}
+				checkEntries(t, st.Entries, 1, 5, term1, 40)
+				checkHardState(t, st.HardState, hs(1, 1, 0))
+				if got := logicalEnd(w); got != start {
+					t.Fatalf("%s from %d: the log goes on at %d, want %d", name, cut, got, start)
+				}
+				zerosFrom(t, path, start)
+				if got := fileSize(t, path); got != before {
+					t.Fatalf("%s from %d: Open changed the segment's size from %d to %d", name, cut, before, got)
+				}
+				// The log goes on from the previous record.
+				mustSave(t, w, nil, mkEnts(6, 1, 1, 40))
+				w, st = reopenT(t, w, d, Options{})
+				checkEntries(t, st.Entries, 1, 6, term1, 40)
+				w.Close()
+			}
+		}
+	})
+}
+
+// Every combination of the last record's sectors landing or not, in a
+// preallocated segment: Open returns the log with or without the record,
+// never fails, leaves zeros after the logical end, and a shorter record
+// written there next replays (the remains of a longer torn record behind
+// it were zeroed).
+func TestTornRecordSectorsInAPreallocatedSegment(t *testing.T) {
+	dir := t.TempDir()
+	w, _ := openT(t, dir, Options{})
+	mustSave(t, w, hs(1, 1, 0), mkEnts(1, 5, 1, 40))
+	start, end := saveAndMark(t, w, dir, hs(1, 1, 5), mkEnts(6, 3, 1, 700))
+	w.Close()
+	seg := filepath.Base(lastSegment(t, dir))
+	first, last := start/sectorSize, (end-1)/sectorSize
+	n := int(last - first + 1)
+	if n < 4 || n > 8 {
+		t.Fatalf("the record spans %d sectors; the test wants 4 to 8", n)
+	}
+	full := 0
+	for landed := 0; landed < 1<<n; landed++ {
+		d := copyDir(t, dir)
+		path := filepath.Join(d, seg)
+		patchFile(t, path, func(b []byte) []byte {
+			for k := range n {
+				if landed&(1<<k) == 0 {
+					s := (first + int64(k)) * sectorSize
+					clear(b[max(s, start):min(s+sectorSize, end)])
+				}
+			}
+			return b
+		})
+		w, st, err := Open(d, testID, Options{Logger: quietLogger()})
+		if err != nil {
+			t.Fatalf("sectors landed %0*b: %v", n, landed, err)
+		}
+		want := uint64(5)
+		if landed == 1<<n-1 {
+			want, full = 8, full+1
+		}
+		checkEntries(t, st.Entries[:5], 1, 5, term1, 40)
+		if uint64(len(st.Entries)) != want {
+			t.Fatalf("sectors landed %0*b: entries %s, want 1..%d", n, landed, span(st.Entries), want)
+		}
+		zerosFrom(t, path, logicalEnd(w))
+		mustSave(t, w, hs(1, 1, 5), mkEnts(want+1, 1, 1, 10))
+		w, st = reopenT(t, w, d, Options{})
+		if uint64(len(st.Entries)) != want+1 {
+			t.Fatalf("sectors landed %0*b: after one more record, entries %s, want 1..%d", n, landed, span(st.Entries), want+1)
+		}
+		w.Close()
+	}
+	if full != 1 {
+		t.Fatal("the record never landed whole")
+	}
+}
+
+// A sector half written in place (the record's first bytes landed, the rest
+// of that sector still zeros) is not something a disk that writes whole
+// sectors leaves, and in a preallocated segment there is no file end to
+// explain it: it is reported as corruption, which fails safe. In a growing
+// segment the same bytes are explained by the file ending there.
+func TestHalfWrittenSectorInPlaceIsCorruption(t *testing.T) {
 	dir := t.TempDir()
 	w, _ := openT(t, dir, Options{})
 	mustSave(t, w, hs(1, 1, 0), mkEnts(1, 5, 1, 40))
 	start, end := saveAndMark(t, w, dir, hs(1, 1, 5), mkEnts(6, 2, 1, 40))
 	w.Close()
-	seg := filepath.Base(lastSegment(t, dir))
-
-	for cut := start; cut < end; cut++ {
-		d := copyDir(t, dir)
-		if err := os.Truncate(filepath.Join(d, seg), cut); err != nil {
-			t.Fatal(err)
-		}
-		w, st, err := Open(d, testID, Options{Logger: quietLogger()})
-		if err != nil {
-			t.Fatalf("cut at %d: %v", cut, err)
-		}
-		checkEntries(t, st.Entries, 1, 5, term1, 40)
-		checkHardState(t, st.HardState, hs(1, 1, 0))
-		if got := fileSize(t, filepath.Join(d, seg)); got != start {
-			t.Fatalf("cut at %d: segment is %d bytes after open, want %d", cut, got, start)
-		}
-		// The log goes on from the previous record.
-		mustSave(t, w, nil, mkEnts(6, 1, 1, 40))
-		_, st = reopenT(t, w, d, Options{})
-		checkEntries(t, st.Entries, 1, 6, term1, 40)
+	if start/sectorSize != (start+recordHeaderSize)/sectorSize {
+		t.Fatalf("the record header at %d straddles a sector", start)
 	}
+	d := copyDir(t, dir)
+	path := filepath.Join(d, filepath.Base(lastSegment(t, dir)))
+	patchFile(t, path, func(b []byte) []byte { clear(b[start+1 : end]); return b })
+	_, _, err := Open(d, testID, Options{Logger: quietLogger()})
+	wantCorrupt(t, err, path, start)
 }
 
-func TestZeroFilledTailIsCut(t *testing.T) {
-	dir := t.TempDir()
-	w, _ := openT(t, dir, Options{})
-	mustSave(t, w, hs(1, 1, 0), mkEnts(1, 5, 1, 40))
-	start, end := saveAndMark(t, w, dir, nil, mkEnts(6, 1, 1, 2000))
-	w.Close()
-	seg := lastSegment(t, dir)
+// Zeros from a record boundary to the end of the last segment are its
+// zero-filled tail: the logical end, not damage. Open keeps them, and the
+// next record overwrites them.
+func TestZeroFilledTailIsTheLogicalEnd(t *testing.T) {
+	layouts(t, func(t *testing.T, opts Options) {
+		dir := t.TempDir()
+		w, _ := openT(t, dir, opts)
+		mustSave(t, w, hs(1, 1, 0), mkEnts(1, 5, 1, 40))
+		start, end := saveAndMark(t, w, dir, nil, mkEnts(6, 1, 1, 2000))
+		w.Close()
+		seg := lastSegment(t, dir)
 
-	t.Run("preallocated zeros after the last record", func(t *testing.T) {
-		d := copyDir(t, dir)
-		path := filepath.Join(d, filepath.Base(seg))
-		patchFile(t, path, func(b []byte) []byte { return append(b, make([]byte, 1<<20)...) })
-		w, st := openT(t, d, Options{})
-		defer w.Close()
-		checkEntries(t, st.Entries[:5], 1, 5, term1, 40)
-		checkEntries(t, st.Entries[5:], 6, 6, term1, 2000)
-		if got := fileSize(t, path); got != end {
-			t.Fatalf("segment is %d bytes, want %d", got, end)
-		}
-	})
-	t.Run("the last record never reached the disk", func(t *testing.T) {
-		d := copyDir(t, dir)
-		path := filepath.Join(d, filepath.Base(seg))
-		patchFile(t, path, func(b []byte) []byte { clear(b[start:]); return b })
-		w, st := openT(t, d, Options{})
-		defer w.Close()
-		checkEntries(t, st.Entries, 1, 5, term1, 40)
-		if got := fileSize(t, path); got != start {
-			t.Fatalf("segment is %d bytes, want %d", got, start)
+		for name, c := range map[string]struct {
+			damage   func([]byte) []byte
+			last     uint64
+			wantsEnd int64
+		}{
+			"zeros after the last record":            {func(b []byte) []byte { return append(b, make([]byte, 1<<20)...) }, 6, end},
+			"the last record never reached the disk": {func(b []byte) []byte { clear(b[start:end]); return b }, 5, start},
+		} {
+			t.Run(name, func(t *testing.T) {
+				d := copyDir(t, dir)
+				path := filepath.Join(d, filepath.Base(seg))
+				patchFile(t, path, c.damage)
+				size := fileSize(t, path)
+				w, st := openT(t, d, Options{})
+				checkEntries(t, st.Entries[:5], 1, 5, term1, 40)
+				checkEntries(t, st.Entries[5:], 6, c.last, term1, 2000)
+				if got := logicalEnd(w); got != c.wantsEnd {
+					t.Fatalf("the log goes on at %d, want %d", got, c.wantsEnd)
+				}
+				if got := fileSize(t, path); got != size {
+					t.Fatalf("segment is %d bytes, want %d (kept)", got, size)
+				}
+				mustSave(t, w, nil, mkEnts(c.last+1, 1, 1, 2000))
+				if got := fileSize(t, path); got != size {
+					t.Fatalf("segment is %d bytes after a record went into its zeros, want %d", got, size)
+				}
+				_, st = reopenT(t, w, d, Options{})
+				checkEntries(t, st.Entries[5:], 6, c.last+1, term1, 2000)
+			})
 		}
 	})
 }
@@ -205,8 +330,12 @@ func TestBadChecksumInTheMiddleIsCorruption(t *testing.T) {
 }
 
 func TestLastRecordWithAZeroedSectorIsATornWrite(t *testing.T) {
+	layouts(t, func(t *testing.T, opts Options) { testZeroedSector(t, opts) })
+}
+
+func testZeroedSector(t *testing.T, opts Options) {
 	dir := t.TempDir()
-	w, _ := openT(t, dir, Options{})
+	w, _ := openT(t, dir, opts)
 	mustSave(t, w, hs(1, 1, 0), mkEnts(1, 5, 1, 40))
 	start, end := saveAndMark(t, w, dir, hs(1, 1, 5), mkEnts(6, 3, 1, 3000))
 	w.Close()
@@ -228,13 +357,19 @@ func TestLastRecordWithAZeroedSectorIsATornWrite(t *testing.T) {
 				clear(b[max(sector, start):min(sector+sectorSize, end)])
 				return b
 			})
+			size := fileSize(t, path)
 			w, st := openT(t, d, Options{})
-			defer w.Close()
 			checkEntries(t, st.Entries, 1, 5, term1, 40)
 			checkHardState(t, st.HardState, hs(1, 1, 0))
-			if got := fileSize(t, path); got != start {
-				t.Fatalf("segment is %d bytes, want %d", got, start)
+			// The remains of the torn record are zeroed, not truncated.
+			zerosFrom(t, path, start)
+			if got := fileSize(t, path); got != size {
+				t.Fatalf("segment is %d bytes, want %d", got, size)
 			}
+			// A shorter record in its place replays.
+			mustSave(t, w, hs(1, 1, 5), mkEnts(6, 1, 1, 40))
+			_, st = reopenT(t, w, d, Options{})
+			checkEntries(t, st.Entries, 1, 6, term1, 40)
 		})
 	}
 	t.Run("a flipped bit without a zeroed sector is corruption", func(t *testing.T) {
@@ -292,12 +427,20 @@ func TestFsyncErrorIsSticky(t *testing.T) {
 }
 
 func TestFullDiskRefusesWritesAndCorruptsNothing(t *testing.T) {
+	layouts(t, testFullDisk)
+}
+
+// A real disk does not run out of space overwriting a preallocated
+// segment's zeros; faultFS counts every byte written, so the refused write
+// here also exercises the rollback of a write into preallocated space.
+func testFullDisk(t *testing.T, opts Options) {
 	dir := t.TempDir()
 	ffs := newFaultFS()
-	w, _ := openT(t, dir, Options{FS: ffs, SegmentBytes: 64 << 10})
+	opts.FS, opts.SegmentBytes = ffs, 64<<10
+	w, _ := openT(t, dir, opts)
 	mustSave(t, w, hs(1, 1, 0), mkEnts(1, 10, 1, 100))
 	seg := lastSegment(t, dir)
-	size := fileSize(t, seg)
+	end := logicalEnd(w)
 
 	// Room for half of the next record: the write is cut short.
 	ffs.setSpace(300)
@@ -305,8 +448,10 @@ func TestFullDiskRefusesWritesAndCorruptsNothing(t *testing.T) {
 	if !errors.Is(err, ErrNoSpace) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Save on a full disk: got %v, want ErrNoSpace", err)
 	}
-	if got := fileSize(t, seg); got != size {
-		t.Fatalf("segment is %d bytes after the refused write, want %d (rolled back)", got, size)
+	// Rolled back: the file is cut to the logical end (a preallocated
+	// segment is appended to from then on).
+	if got := fileSize(t, seg); got != end || logicalEnd(w) != end {
+		t.Fatalf("segment is %d bytes after the refused write, logical end %d, want %d (rolled back)", got, logicalEnd(w), end)
 	}
 	// Still full: refused again, cleanly.
 	if err := w.Save(nil, mkEnts(11, 1, 1, 100), true); !errors.Is(err, ErrNoSpace) {
@@ -323,7 +468,8 @@ func TestFullDiskRefusesWritesAndCorruptsNothing(t *testing.T) {
 
 	t.Run("reopen while still full", func(t *testing.T) {
 		ffs := newFaultFS()
-		w, _ := openT(t, dir, Options{FS: ffs})
+		opts.FS = ffs
+		w, _ := openT(t, dir, opts)
 		ffs.setSpace(10)
 		if err := w.Save(nil, mkEnts(16, 1, 1, 100), true); !errors.Is(err, ErrNoSpace) {
 			t.Fatalf("got %v, want ErrNoSpace", err)
@@ -335,7 +481,8 @@ func TestFullDiskRefusesWritesAndCorruptsNothing(t *testing.T) {
 	})
 	t.Run("no room for the next segment", func(t *testing.T) {
 		ffs := newFaultFS()
-		w, _ := openT(t, dir, Options{FS: ffs, SegmentBytes: 4096})
+		opts.FS, opts.SegmentBytes = ffs, 4096
+		w, _ := openT(t, dir, opts)
 		ffs.setSpace(20) // the roll's new segment does not fit
 		if err := w.Save(nil, mkEnts(16, 50, 1, 100), true); !errors.Is(err, ErrNoSpace) {
 			t.Fatalf("got %v, want ErrNoSpace", err)
