@@ -232,8 +232,10 @@ func TestCloseStopsTheBackgroundPreparation(t *testing.T) {
 	w.mu.Unlock()
 	closed := make(chan error)
 	go func() { closed <- w.Close() }()
-	for !p.stop.Load() {
-		time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); !p.stop.Load(); time.Sleep(time.Millisecond) { // poll of a bounded wait
+		if time.Now().After(deadline) {
+			t.Fatal("Close did not ask the zero-fill to stop")
+		}
 	}
 	select {
 	case err := <-closed:
