@@ -61,10 +61,25 @@ func (n *node) leaseRead(ctx actor.Context, m *Read) {
 }
 
 func (n *node) mostCaughtUpPeer() uint64 {
+	return pickTransferee(n.cfg.ID, n.raft.Matches(), n.raft.RecentlyActive)
+}
+
+// pickTransferee picks the voter with the highest match index (ties: the
+// lowest id), among those heard from lately when there are any: handing
+// over to a member that is down would only wait out the caller's deadline.
+func pickTransferee(self uint64, matches map[uint64]uint64, active func(uint64) bool) uint64 {
 	var best, bestMatch uint64
-	for id, match := range n.raft.Matches() {
-		if id != n.cfg.ID && (best == raft.None || match > bestMatch || (match == bestMatch && id < best)) {
-			best, bestMatch = id, match
+	bestActive := false
+	for id, match := range matches {
+		if id == self {
+			continue
+		}
+		a := active(id)
+		better := best == raft.None ||
+			(a && !bestActive) ||
+			(a == bestActive && (match > bestMatch || (match == bestMatch && id < best)))
+		if better {
+			best, bestMatch, bestActive = id, match, a
 		}
 	}
 	return best

@@ -39,6 +39,16 @@ func (r *Raft) Committed() uint64 { return r.log.committed }
 // LastIndex is the index of the last entry in the log (durable or not).
 func (r *Raft) LastIndex() uint64 { return r.log.lastIndex() }
 
+// RecentlyActive reports whether this leader has heard from id since its
+// last check-quorum round (false on a follower).
+func (r *Raft) RecentlyActive(id uint64) bool {
+	if r.role != Leader {
+		return false
+	}
+	pr := r.trk.progress[id]
+	return pr != nil && pr.RecentActive
+}
+
 // StableIndex is the last index of this node's log known durable: entries
 // up to it are persisted and agree with the core's log (0 while a snapshot
 // is being persisted).
