@@ -82,6 +82,45 @@ func BenchmarkApplyPut(b *testing.B) {
 			s.Apply(base+uint64(i+1), c)
 		}
 	})
+	// New keys placed uniformly among 100k existing ones, so every insert
+	// searches the index (overwrites find their record through the map).
+	// The store is kept between 100k and 110k keys: after each 10000
+	// inserts, untimed deletes take the new keys out again.
+	b.Run("insert-new-keys-into-100000", func(b *testing.B) {
+		const n, batch = 100_000, 10_000
+		s := filled(b, n)
+		keys := make([]string, b.N)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("key.%08d.%d", rng.IntN(n), i) // after key.%08d, unique
+		}
+		puts := putCommands(b, b.N, noOpts, func(i int) string { return keys[i] })
+		dels := make([][]byte, b.N)
+		for i, k := range keys {
+			var err error
+			if dels[i], err = EncodeDelete(k, WriteOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		idx := s.AppliedIndex()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for from := 0; from < b.N; from += batch {
+			to := min(from+batch, b.N)
+			for _, c := range puts[from:to] {
+				idx++
+				s.Apply(idx, c)
+			}
+			b.StopTimer()
+			for _, c := range dels[from:to] {
+				idx++
+				s.Apply(idx, c)
+			}
+			b.StartTimer()
+		}
+		if s.Len() != n {
+			b.Fatalf("%d keys at the end, want %d", s.Len(), n)
+		}
+	})
 	b.Run("overwrite-100000-keys-with-request-id", func(b *testing.B) {
 		s := filled(b, 100_000)
 		cmds := putCommands(b, b.N,
