@@ -132,7 +132,8 @@ func (s *Store) execute(index uint64, cmd *messages.KVCommand) (res result, wrot
 	} else {
 		// proto.Unmarshal copied Value out of the entry, so the store
 		// owns it; nothing writes to its bytes from now on.
-		// Copy-on-write (see record): a capture may still read cur.
+		// Copy-on-write (see record): a capture may still read cur. A
+		// new record shares cur's key string, which the index holds.
 		epoch := s.captures.Load()
 		switch {
 		case cur == nil:
@@ -140,7 +141,7 @@ func (s *Store) execute(index uint64, cmd *messages.KVCommand) (res result, wrot
 		case cur.epoch == epoch:
 			cur.value, cur.mod = cmd.Value, index
 		default:
-			s.data.replace(cur, &record{key: cmd.Key, value: cmd.Value, create: cur.create, mod: index, epoch: epoch})
+			s.data.replace(cur, &record{key: cur.key, value: cmd.Value, create: cur.create, mod: index, epoch: epoch})
 		}
 		s.history.add(Event{Op: messages.KVOp_KV_OP_PUT, Key: cmd.Key, Value: cmd.Value, Revision: index})
 	}

@@ -230,3 +230,55 @@ func BenchmarkSnapshot(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkOrdered measures the index alone, without Apply's decoding and
+// history: inserts of new keys placed uniformly among 100k present ones,
+// and deletes of such keys. The 100k keys go in in random order, with a
+// value each, so that neighbouring keys are not neighbours in memory (as
+// in a store filled by uniform writes). Each timed batch of 10000 is undone
+// untimed, keeping the index between 100k and 110k keys.
+func BenchmarkOrdered(b *testing.B) {
+	const n, batch = 100_000, 10_000
+	setup := func(b *testing.B) (*ordered, []*record) {
+		rng := rand.New(rand.NewPCG(3, 3))
+		var o ordered
+		for _, i := range rng.Perm(n) {
+			o.insert(&record{key: fmt.Sprintf("key.%08d", i), value: make([]byte, 100)})
+		}
+		recs := make([]*record, b.N)
+		for i := range recs {
+			recs[i] = &record{key: fmt.Sprintf("key.%08d.%d", rng.IntN(n), i), value: make([]byte, 100)}
+		}
+		return &o, recs
+	}
+	b.Run("insert-into-100000", func(b *testing.B) {
+		o, recs := setup(b)
+		b.ResetTimer()
+		for from := 0; from < b.N; from += batch {
+			to := min(from+batch, b.N)
+			for _, r := range recs[from:to] {
+				o.insert(r)
+			}
+			b.StopTimer()
+			for _, r := range recs[from:to] {
+				o.delete(r.key)
+			}
+			b.StartTimer()
+		}
+	})
+	b.Run("delete-from-110000", func(b *testing.B) {
+		o, recs := setup(b)
+		b.ResetTimer()
+		for from := 0; from < b.N; from += batch {
+			to := min(from+batch, b.N)
+			b.StopTimer()
+			for _, r := range recs[from:to] {
+				o.insert(r)
+			}
+			b.StartTimer()
+			for _, r := range recs[from:to] {
+				o.delete(r.key)
+			}
+		}
+	})
+}

@@ -1,12 +1,12 @@
 // ordered.go owns the in-memory index of live keys: a hash map for point
 // lookups plus a sorted list of sorted chunks (a two-level B+tree) for
 // cheap inserts and deletes and key-order iteration from any key for List.
+// Both levels are searched through 8-byte words of the keys (keyrun.go).
 
 package kv
 
 import (
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -24,20 +24,26 @@ type record struct {
 	epoch  uint64 // Store.captures when the record was made
 
 	// chunk is the index's bookkeeping, not data: the chunk holding the
-	// record, so replace finds its slot without a search. It changes on
-	// splits and merges; captures never read it.
+	// record, so replace finds its slot, and delete its chunk, without a
+	// search of the chunks. It changes on splits and merges; captures
+	// never read it.
 	chunk *chunk
 }
 
-// chunk is one sorted run of records.
-type chunk struct{ recs []*record }
+// chunk is one sorted run of records, with a word of each key (keyrun.go)
+// to search by.
+type chunk struct {
+	recs keyRun[*record, recordKey]
+}
 
 // Chunk bounds. A chunk splits in two when it would exceed maxChunk records;
 // a chunk that falls below minChunk after a delete merges with a neighbour
 // when the two fit in maxChunk/2, so the chunk count stays O(n/maxChunk).
-// 256 keeps each insert's memmove small (pointers, 2 KiB per chunk) while the
-// top level stays short (4k chunks for a million keys). BenchmarkApplyPut
-// and BenchmarkList measured 64..1024 alike and 4096 clearly slower.
+// 256 keeps each insert's memmove small (16 bytes a record: pointer and
+// word; 4 KiB per chunk) while the top level stays short (4k chunks for a
+// million keys). With the words, BenchmarkOrdered and
+// BenchmarkApplyPut/insert-new-keys-into-100000 measured 128, 256 and 512
+// alike; 64 and 1024 were no better.
 const (
 	maxChunk = 256
 	minChunk = maxChunk / 8
@@ -48,34 +54,42 @@ const (
 // Invariants: byKey and the chunks hold the same records; every chunk is
 // non-empty and sorted by key with no duplicates, the last key of chunk i is
 // below the first key of chunk i+1; every record's chunk is the one that
-// holds it.
+// holds it; lasts.elems[i] is the key of chunk i's last record (so
+// len(lasts.elems) == len(chunks)). keyRun has invariants of its own.
 type ordered struct {
 	byKey  map[string]*record
 	chunks []*chunk
+	// lasts holds each chunk's last key, so that finding a chunk searches
+	// one array instead of chasing chunk, record and key at every step.
+	lasts keyRun[string, stringKey]
 }
 
 // len returns the number of records.
 func (o *ordered) len() int { return len(o.byKey) }
 
-// locate returns the chunk that holds key or would hold it on insert, the
-// position of key within it, and whether key is present there. With no
-// chunks it returns (0, 0, false).
-func (o *ordered) locate(key string) (ci, i int, found bool) {
-	if len(o.chunks) == 0 {
-		return 0, 0, false
+// locate returns the chunk that holds key or would hold it on insert and
+// the position of the first key >= key within it (the length of the last
+// chunk when key is above every key). With no chunks it returns (0, 0).
+func (o *ordered) locate(key string) (ci, i int) {
+	n := len(o.chunks)
+	if n == 0 {
+		return 0, 0
 	}
-	// The first chunk whose last key is >= key; past the end, the last chunk
-	// (an insert of a key beyond every key appends to it).
-	ci = sort.Search(len(o.chunks), func(j int) bool {
-		c := o.chunks[j].recs
-		return c[len(c)-1].key >= key
-	})
-	if ci == len(o.chunks) {
-		ci--
+	// Beyond every key: the end of the last chunk, where an insert appends
+	// (ascending inserts and Restore take this path without a search).
+	if key > o.lasts.last() {
+		return n - 1, len(o.chunks[n-1].recs.elems)
 	}
-	c := o.chunks[ci].recs
-	i = sort.Search(len(c), func(j int) bool { return c[j].key >= key })
-	return ci, i, i < len(c) && c[i].key == key
+	// The first chunk whose last key is >= key, then the first key >= key
+	// within it; both exist since key <= the last key.
+	ci = o.lasts.search(key)
+	return ci, o.chunks[ci].recs.search(key)
+}
+
+// chunkIndex returns the position of ch in chunks, by a search of lasts for
+// ch's last key; it must run before ch changes.
+func (o *ordered) chunkIndex(ch *chunk) int {
+	return o.lasts.search(ch.recs.last().key)
 }
 
 // get returns the record for key, or nil. The caller may change its value
@@ -84,13 +98,13 @@ func (o *ordered) get(key string) *record {
 	return o.byKey[key] // nil map reads are fine
 }
 
-// replace puts r in the place of old, the present record with r's key. It
-// finds old's slot by pointer in old's chunk: no key comparisons, no
-// dereference of the other records (a binary search of the chunks would
-// miss the cache on each step).
+// replace puts r in the place of old, the present record with r's key (the
+// words stay). lasts keeps old's key string, so r should share it rather
+// than hold a second copy. It finds old's slot by pointer in old's chunk:
+// no key comparisons, no dereference of the other records.
 func (o *ordered) replace(old, r *record) {
 	ch := old.chunk
-	ch.recs[slices.Index(ch.recs, old)] = r
+	ch.recs.elems[slices.Index(ch.recs.elems, old)] = r
 	r.chunk, old.chunk = ch, nil
 	o.byKey[r.key] = r
 }
@@ -102,51 +116,64 @@ func (o *ordered) insert(r *record) {
 	}
 	o.byKey[r.key] = r
 	if len(o.chunks) == 0 {
-		r.chunk = &chunk{recs: []*record{r}}
-		o.chunks = append(o.chunks, r.chunk)
+		ch := &chunk{}
+		ch.recs.insert(0, r)
+		r.chunk = ch
+		o.chunks = append(o.chunks, ch)
+		o.lasts.insert(0, r.key)
 		return
 	}
-	ci, i, _ := o.locate(r.key)
+	ci, i := o.locate(r.key)
 	ch := o.chunks[ci]
 	r.chunk = ch
-	c := append(ch.recs, nil)
-	copy(c[i+1:], c[i:])
-	c[i] = r
-	if len(c) <= maxChunk {
-		ch.recs = c
-		return
+	ch.recs.insert(i, r)
+	if i == len(ch.recs.elems)-1 {
+		o.lasts.set(ci, r.key) // appended to the last chunk
 	}
-	// Split: the right half gets its own backing array so that appends to
-	// the left half never overwrite it.
-	half := len(c) / 2
-	right := &chunk{recs: make([]*record, len(c)-half, maxChunk+1)}
-	copy(right.recs, c[half:])
-	for _, x := range right.recs {
+	if len(ch.recs.elems) > maxChunk {
+		o.split(ci)
+	}
+}
+
+// split cuts chunk ci in two halves. The right half gets arrays of its own
+// so that appends to the left half never overwrite it.
+func (o *ordered) split(ci int) {
+	ch := o.chunks[ci]
+	right := &chunk{recs: ch.recs.cut(len(ch.recs.elems)/2, maxChunk+1)}
+	for _, x := range right.recs.elems {
 		x.chunk = right
 	}
-	clear(c[half:])
-	ch.recs = c[:half]
 	o.chunks = slices.Insert(o.chunks, ci+1, right)
+	// The left half's last key goes in at ci; the old one, now the right
+	// half's, moves to ci+1.
+	o.lasts.insert(ci, ch.recs.last().key)
 }
 
 // delete removes key and returns its record, or nil when it is absent.
 func (o *ordered) delete(key string) *record {
-	if o.byKey[key] == nil {
+	r := o.byKey[key]
+	if r == nil {
 		return nil
 	}
 	delete(o.byKey, key)
-	ci, i, _ := o.locate(key)
-	ch := o.chunks[ci]
-	c := ch.recs
-	r := c[i]
+	ch := r.chunk
+	n := len(ch.recs.elems)
+	i := ch.recs.search(key) // key is there: its position
+	wasLast, small := i == n-1, n-1 < minChunk
+	ci := -1
+	if wasLast || small {
+		ci = o.chunkIndex(ch)
+	}
+	ch.recs.remove(i)
 	r.chunk = nil
-	copy(c[i:], c[i+1:])
-	c[len(c)-1] = nil // drop the reference for the GC
-	ch.recs = c[:len(c)-1]
 	switch {
-	case len(ch.recs) == 0:
+	case n == 1:
 		o.removeChunk(ci)
-	case len(ch.recs) < minChunk:
+		return r
+	case wasLast:
+		o.lasts.set(ci, ch.recs.last().key)
+	}
+	if small {
 		o.mergeSmall(ci)
 	}
 	return r
@@ -160,22 +187,27 @@ func (o *ordered) mergeSmall(ci int) {
 			continue
 		}
 		a, b := o.chunks[left], o.chunks[left+1]
-		if len(a.recs)+len(b.recs) > maxChunk/2 {
+		if len(a.recs.elems)+len(b.recs.elems) > maxChunk/2 {
 			continue
 		}
-		a.recs = append(a.recs, b.recs...)
-		for _, x := range b.recs {
+		a.recs.appendRun(&b.recs)
+		for _, x := range b.recs.elems {
 			x.chunk = a
 		}
-		o.removeChunk(left + 1)
+		// a's last key is now b's: drop a's old one from lasts (b's moves
+		// down to left) and drop chunk b.
+		o.lasts.remove(left)
+		o.chunks = slices.Delete(o.chunks, left+1, left+2)
+		o.lasts.sharpen()
 		return
 	}
 }
 
+// removeChunk drops chunk ci and its last key.
 func (o *ordered) removeChunk(ci int) {
-	copy(o.chunks[ci:], o.chunks[ci+1:])
-	o.chunks[len(o.chunks)-1] = nil
-	o.chunks = o.chunks[:len(o.chunks)-1]
+	o.chunks = slices.Delete(o.chunks, ci, ci+1)
+	o.lasts.remove(ci)
+	o.lasts.sharpen()
 }
 
 // ascend calls fn for each record whose key has prefix and is above after
@@ -187,9 +219,9 @@ func (o *ordered) ascend(prefix, after string, fn func(*record) bool) {
 	if after > start {
 		start = after
 	}
-	ci, i, _ := o.locate(start)
+	ci, i := o.locate(start)
 	for ; ci < len(o.chunks); ci, i = ci+1, 0 {
-		c := o.chunks[ci].recs
+		c := o.chunks[ci].recs.elems
 		for ; i < len(c); i++ {
 			r := c[i]
 			if r.key <= after {
@@ -210,7 +242,7 @@ func (o *ordered) ascend(prefix, after string, fn func(*record) bool) {
 // each calls fn for every record in key order.
 func (o *ordered) each(fn func(*record)) {
 	for _, c := range o.chunks {
-		for _, r := range c.recs {
+		for _, r := range c.recs.elems {
 			fn(r)
 		}
 	}
@@ -221,7 +253,7 @@ func (o *ordered) each(fn func(*record)) {
 func (o *ordered) records() []*record {
 	out := make([]*record, 0, o.len())
 	for _, c := range o.chunks {
-		out = append(out, c.recs...)
+		out = append(out, c.recs.elems...)
 	}
 	return out
 }

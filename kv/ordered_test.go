@@ -19,10 +19,18 @@ func (o *ordered) check(t *testing.T) {
 	t.Helper()
 	n := 0
 	prev := ""
+	o.lasts.check(t)
+	if len(o.lasts.elems) != len(o.chunks) {
+		t.Fatalf("%d chunks, %d last keys", len(o.chunks), len(o.lasts.elems))
+	}
 	for ci, ch := range o.chunks {
-		c := ch.recs
+		ch.recs.check(t)
+		c := ch.recs.elems
 		if len(c) == 0 || len(c) > maxChunk {
 			t.Fatalf("chunk %d has %d records", ci, len(c))
+		}
+		if last := c[len(c)-1].key; o.lasts.elems[ci] != last {
+			t.Fatalf("chunk %d: last key %q, lasts has %q", ci, last, o.lasts.elems[ci])
 		}
 		for _, r := range c {
 			if r.chunk != ch {
@@ -119,9 +127,11 @@ func TestStoreMatchesSortedModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	s := New(Options{HistorySize: 64})
 	model := map[string]modelItem{}
-	// Keys of several shapes: shared prefixes, different lengths, and
-	// prefixes of other keys, so that the ordering is not just numeric.
-	shapes := []string{"a.%d", "a.%d.x", "b%04d", "b%d", "c.%02d.%03d", "%d"}
+	// Keys of several shapes: shared prefixes, different lengths, prefixes
+	// of other keys, and keys that agree on many bytes in the middle (so
+	// that the index's 8-byte words tie), so that the order is not just
+	// numeric.
+	shapes := []string{"a.%d", "a.%d.x", "b%04d", "b%d", "c.%02d.%03d", "%d", "x%02d.long-shared-middle.%03d"}
 	key := func() string {
 		shape := shapes[rng.IntN(len(shapes))]
 		if strings.Count(shape, "%") == 2 {
