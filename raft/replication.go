@@ -68,10 +68,14 @@ func (r *Raft) reduceUncommittedSize(ents []*pb.Entry) {
 	}
 }
 
-func (r *Raft) bcastAppend() {
+func (r *Raft) bcastAppend() { r.bcast(true) }
+
+// bcast offers every follower what it lacks; with sendIfEmpty an empty
+// append too, to carry the commit index.
+func (r *Raft) bcast(sendIfEmpty bool) {
 	r.trk.visit(func(id uint64, _ *Progress) {
 		if id != r.id {
-			r.sendAppend(id)
+			r.maybeSendAppend(id, sendIfEmpty)
 		}
 	})
 }
@@ -83,13 +87,7 @@ func (r *Raft) sendAppend(to uint64) { r.maybeSendAppend(to, true) }
 // it rides on the next append or heartbeat (a heartbeat round also serves
 // every ReadIndex), which halves the messages of a lone write and spares
 // each follower a hard-state write per commit.
-func (r *Raft) bcastNewEntries() {
-	r.trk.visit(func(id uint64, _ *Progress) {
-		if id != r.id {
-			r.maybeSendAppend(id, false)
-		}
-	})
-}
+func (r *Raft) bcastNewEntries() { r.bcast(false) }
 
 // maybeSendAppend sends the entries after pr.Next-1 (or a snapshot when they
 // are compacted away). With sendIfEmpty false it sends only when there are
