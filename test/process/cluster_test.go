@@ -274,6 +274,28 @@ func (c *procCluster) pause(id uint64) {
 		c.fatalf("SIGSTOP member %d: %v", id, err)
 	}
 	m.paused = true
+	// The signal is delivered asynchronously: callers reason about what the
+	// member could still have done, so wait until the kernel reports it
+	// stopped (state T in /proc/<pid>/stat).
+	deadline := time.Now().Add(10 * time.Second)
+	for !processStopped(m.cmd.Process.Pid) {
+		if time.Now().After(deadline) {
+			c.fatalf("member %d not stopped 10s after SIGSTOP", id)
+		}
+		time.Sleep(time.Millisecond) // poll interval inside the deadline
+	}
+}
+
+// processStopped reports whether /proc says pid is stopped by a signal.
+func processStopped(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses and may
+	// itself contain spaces or parentheses.
+	i := strings.LastIndexByte(string(data), ')')
+	return i >= 0 && i+2 < len(data) && (data[i+2] == 'T' || data[i+2] == 't')
 }
 
 func (c *procCluster) resume(id uint64) {
