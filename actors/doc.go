@@ -4,7 +4,9 @@
 // that makes each Ready durable in the background (group commit) so the node
 // keeps taking acks during an fsync; and an applier actor that feeds
 // committed entries to the StateMachine so a slow state machine never delays
-// heartbeats. NewNodeProps is the embedding API: spawn
+// heartbeats. A leader queues the proposals that arrive between two drains
+// and appends them as one batch: one append per follower, one ack back.
+// NewNodeProps is the embedding API: spawn
 // the Props in your own actor system.
 //
 //	node.go          lifecycle, the common rules, draining a Ready in order

@@ -4,6 +4,8 @@
 package actors
 
 import (
+	"errors"
+
 	"github.com/asynkron/protoactor-go/actor"
 	pb "github.com/kontiki-raft/kontiki/messages"
 	"github.com/kontiki-raft/kontiki/raft"
@@ -34,17 +36,72 @@ func (n *node) leader(ctx actor.Context) {
 	}
 }
 
+// propose queues m: the proposals that arrive before the next drain are
+// appended together as one batch (proposePending), so each follower gets
+// them in one append and acknowledges them once.
 func (n *node) propose(ctx actor.Context, m *Propose) {
-	if err := n.raft.Propose(m.Data); err != nil {
-		n.answerProposal(ctx, ctx.Sender(), m.Done, &ProposeResult{ID: m.ID, Err: err})
+	n.pendingProps = append(n.pendingProps, proposalWaiter{to: ctx.Sender(), done: m.Done, id: m.ID})
+	n.pendingData = append(n.pendingData, m.Data)
+}
+
+// proposePending appends the queued proposals, in arrival order. The role
+// may have changed since they were queued: then they get the answer the
+// follower behavior gives.
+func (n *node) proposePending(ctx actor.Context) {
+	if len(n.pendingProps) == 0 {
 		return
 	}
-	index := n.raft.LastIndex()
+	props, data := n.pendingProps, n.pendingData
+	n.pendingProps, n.pendingData = nil, nil
+	if n.stopped {
+		for _, w := range props {
+			w.answer(ctx, &ProposeResult{ID: w.id, Err: ErrStopped})
+		}
+		return
+	}
+	if n.role != raft.Leader {
+		for _, w := range props {
+			w.answer(ctx, &ProposeResult{ID: w.id, Err: &NotLeaderError{Leader: n.raft.Lead()}})
+		}
+		return
+	}
+	err := n.raft.ProposeBatch(data)
+	if errors.Is(err, raft.ErrUncommittedLogFull) && len(props) > 1 {
+		// The cap may still admit some of them alone: as if each had
+		// been proposed as it arrived.
+		for i, w := range props {
+			n.proposeOne(ctx, w, data[i])
+		}
+		return
+	}
+	if err != nil {
+		for _, w := range props {
+			w.answer(ctx, &ProposeResult{ID: w.id, Err: err})
+		}
+		return
+	}
+	first := n.raft.LastIndex() - uint64(len(props)) + 1
+	for i, w := range props {
+		n.await(ctx, first+uint64(i), w)
+	}
+}
+
+func (n *node) proposeOne(ctx actor.Context, w proposalWaiter, data []byte) {
+	if err := n.raft.Propose(data); err != nil {
+		w.answer(ctx, &ProposeResult{ID: w.id, Err: err})
+		return
+	}
+	n.await(ctx, n.raft.LastIndex(), w)
+}
+
+// await registers w for the entry at index, of the current term.
+func (n *node) await(ctx actor.Context, index uint64, w proposalWaiter) {
 	if old, ok := n.proposals[index]; ok {
 		// An earlier leadership's proposal at this index never committed.
 		old.answer(ctx, &ProposeResult{ID: old.id, Err: ErrProposalLost})
 	}
-	n.proposals[index] = proposalWaiter{to: ctx.Sender(), done: m.Done, id: m.ID, term: n.raft.Term()}
+	w.term = n.raft.Term()
+	n.proposals[index] = w
 }
 
 // leaseRead answers once applied reaches the commit index, if the lease holds

@@ -73,6 +73,10 @@ type node struct {
 	confState *pb.ConfState
 	// proposals waiting for their entry to apply, by log index.
 	proposals map[uint64]proposalWaiter
+	// pendingProps and pendingData: proposals received since the last
+	// drain, not yet in the log (same length, arrival order).
+	pendingProps []proposalWaiter
+	pendingData  [][]byte
 	// reads waiting for a read index, by sequence number.
 	reads   map[uint64]readWaiter
 	readSeq uint64
@@ -122,6 +126,8 @@ func (n *node) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		n.ticker.stop()
 		n.failReads(ctx, ErrStopped)
+		n.stopped = true
+		n.proposePending(ctx)
 		n.failProposalsUpTo(ctx, math.MaxUint64, ErrStopped)
 		return
 	case *actor.Restarting:
@@ -171,7 +177,7 @@ func (n *node) Receive(ctx actor.Context) {
 		n.behavior.Receive(ctx)
 	}
 	n.syncBehavior()
-	if !n.drainScheduled && n.raft.HasReady() {
+	if !n.drainScheduled && (n.raft.HasReady() || len(n.pendingProps) > 0) {
 		n.drainScheduled = true
 		ctx.Send(ctx.Self(), drainReady{})
 	}
@@ -297,6 +303,8 @@ func (n *node) syncBehavior() {
 // the drainReady message comes up, after the messages that were queued when
 // the first of them changed the core.
 func (n *node) drain(ctx actor.Context) {
+	n.proposePending(ctx)
+	n.syncBehavior()
 	for !n.stopped && n.raft.HasReady() {
 		rd := n.raft.Ready()
 		if rd.SoftState != nil {

@@ -36,6 +36,24 @@ func (r *Raft) Propose(data []byte) error {
 	return r.Step(&pb.Message{Type: pb.MessageType_MSG_PROP, From: r.id, Entries: []*pb.Entry{{Data: data}}})
 }
 
+// ProposeBatch appends every data as one normal entry each, in order, in a
+// single proposal: followers receive them in one append. It succeeds or
+// fails as a whole; when it fails with ErrUncommittedLogFull, proposing the
+// items one by one may still admit some (the cap admits a lone proposal
+// when nothing is uncommitted).
+func (r *Raft) ProposeBatch(data [][]byte) error {
+	if len(data) == 0 {
+		return fmt.Errorf("raft: empty proposal")
+	}
+	ents := make([]pb.Entry, len(data))
+	ptrs := make([]*pb.Entry, len(data))
+	for i := range data {
+		ents[i].Data = data[i]
+		ptrs[i] = &ents[i]
+	}
+	return r.Step(&pb.Message{Type: pb.MessageType_MSG_PROP, From: r.id, Entries: ptrs})
+}
+
 // appendEntry adds entries of the current term to the leader's log. The
 // leader's own Match moves only when they are durable (Advance).
 func (r *Raft) appendEntry(es ...*pb.Entry) bool {

@@ -669,6 +669,46 @@ func TestLoneProposalLargerThanTheUncommittedCapIsAccepted(t *testing.T) {
 	}
 }
 
+func TestProposeBatchIsOneAppendAndAllOrNothingAtTheCap(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *Config) { cfg.MaxUncommittedEntriesSize = 1000 })
+	c.campaign(1)
+	before := c.count(isTypeTo(pb.MessageType_MSG_APP, 2))
+	if err := c.nodes[1].r.ProposeBatch([][]byte{[]byte("a"), []byte("b"), []byte("c")}); err != nil {
+		t.Fatal(err)
+	}
+	c.deliverAll()
+	c.tick(1, 1) // the commit index rides on the next heartbeat
+	c.deliverAll()
+	if got := appliedData(c.nodes[3]); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("batch applied as %v, want a b c in order", got)
+	}
+	var carried []int
+	for _, m := range c.trace {
+		if m.Type == pb.MessageType_MSG_APP && m.To == 2 && len(m.Entries) > 0 {
+			carried = append(carried, len(m.Entries))
+		}
+	}
+	if n := c.count(isTypeTo(pb.MessageType_MSG_APP, 2)) - before; len(carried) == 0 || carried[len(carried)-1] != 3 || n > 2 {
+		t.Fatalf("node 2 got %d appends after the batch, entries per non-empty append %v; want the 3 entries in one", n, carried)
+	}
+	c.isolate(1)
+	big := bytes.Repeat([]byte{'x'}, 400)
+	if err := c.nodes[1].r.Propose(big); err != nil {
+		t.Fatal(err)
+	}
+	last := c.status(1).LastIndex
+	err := c.nodes[1].r.ProposeBatch([][]byte{big, big})
+	if !errors.Is(err, ErrUncommittedLogFull) || c.status(1).LastIndex != last {
+		t.Fatalf("a batch past the cap: %v, last index %d → %d; want ErrUncommittedLogFull and nothing appended", err, last, c.status(1).LastIndex)
+	}
+	if err := c.nodes[1].r.Propose(big); err != nil {
+		t.Fatalf("one item of the refused batch alone still fits: %v", err)
+	}
+	if err := c.nodes[1].r.ProposeBatch(nil); err == nil {
+		t.Fatal("an empty batch was accepted")
+	}
+}
+
 // --- Proposals ---
 
 func TestFollowerForwardsProposalToTheLeader(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kontiki-raft/kontiki/actors"
 	pb "github.com/kontiki-raft/kontiki/messages"
 )
 
@@ -152,5 +153,45 @@ func TestElectionMessageBudget(t *testing.T) {
 			s.Close()
 		}
 		t.Logf("%d nodes, %d seeds: elections by number of (pre-)campaigns %v; at most %d vote and append messages to a committed first entry", n, seeds, campaigns, worstTotal)
+	}
+}
+
+// A burst of proposals that reach the leader together is appended as one
+// batch: each follower gets one append carrying all of them and answers it
+// once, whatever the burst's size.
+func TestProposalBurstIsOneAppend(t *testing.T) {
+	const burst = 50
+	for _, n := range []int{3, 5} {
+		s := healthy(nil, 1, n, time.Millisecond, time.Millisecond, false)
+		defer s.Close()
+		if !s.RunUntil(5*time.Second, s.idle) {
+			t.Fatalf("%d nodes: no stable leader within 5s: %v %s", n, s.failure, s.describe())
+		}
+		lead := s.leader()
+		// Start mid-tick so no heartbeat shares the window.
+		tick := s.cfg.TickInterval
+		at := (s.clock.now/tick+1)*tick + tick/4
+		s.RunUntil(at, nil)
+		app0 := sentOf(s, pb.MessageType_MSG_APP)
+		resp0 := sentOf(s, pb.MessageType_MSG_APP_RESP)
+		done := 0
+		for i := range burst {
+			s.system.Root.Send(s.hosts[lead].pid, &actors.Propose{ID: uint64(i + 1), Data: []byte{byte(i)}, Done: func(r *actors.ProposeResult) {
+				if r.Err == nil {
+					done++
+				}
+			}})
+		}
+		s.RunUntil(at+tick/2, func() bool { return done == burst })
+		if s.failure != nil {
+			t.Fatal(s.failure)
+		}
+		apps := sentOf(s, pb.MessageType_MSG_APP) - app0
+		resps := sentOf(s, pb.MessageType_MSG_APP_RESP) - resp0
+		if done != burst || apps != n-1 || resps != n-1 {
+			t.Fatalf("%d nodes: %d of %d proposals committed within half a tick with %d appends and %d acks; want all, %d and %d",
+				n, done, burst, apps, resps, n-1, n-1)
+		}
+		t.Logf("%d nodes: a burst of %d proposals committed with %d appends and %d acks", n, burst, apps, resps)
 	}
 }
