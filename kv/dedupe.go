@@ -246,23 +246,25 @@ func inIndexOrder(entries []*dedupeEntry) []*dedupeEntry {
 	return out
 }
 
-// byTime's heap operations.
+// byTime's heap operations. They move a hole rather than swap, writing
+// each slot they pass once.
 
-func (d *dedupe) timeLess(i, j int) bool {
-	a, b := &d.byTime[i], &d.byTime[j]
+func slotLess(a, b *timeSlot) bool {
 	return a.timeMs < b.timeMs || a.timeMs == b.timeMs && a.index < b.index
 }
 
 func (d *dedupe) pushTime(s timeSlot) {
 	d.byTime = append(d.byTime, s)
-	for i := len(d.byTime) - 1; i > 0; {
+	h, i := d.byTime, len(d.byTime)-1
+	for i > 0 {
 		parent := (i - 1) / 2
-		if !d.timeLess(i, parent) {
+		if !slotLess(&s, &h[parent]) {
 			break
 		}
-		d.byTime[i], d.byTime[parent] = d.byTime[parent], d.byTime[i]
+		h[i] = h[parent]
 		i = parent
 	}
+	h[i] = s
 }
 
 // popTime removes the top slot.
@@ -274,20 +276,26 @@ func (d *dedupe) popTime() {
 	d.siftDown(0)
 }
 
+// siftDown moves the slot at i down to its place.
 func (d *dedupe) siftDown(i int) {
-	n := len(d.byTime)
-	for {
-		least := i
-		if l := 2*i + 1; l < n && d.timeLess(l, least) {
-			least = l
-		}
-		if r := 2*i + 2; r < n && d.timeLess(r, least) {
-			least = r
-		}
-		if least == i {
-			return
-		}
-		d.byTime[i], d.byTime[least] = d.byTime[least], d.byTime[i]
-		i = least
+	h := d.byTime
+	if i >= len(h) {
+		return
 	}
+	s := h[i]
+	for {
+		c := 2*i + 1
+		if c >= len(h) {
+			break
+		}
+		if r := c + 1; r < len(h) && slotLess(&h[r], &h[c]) {
+			c = r
+		}
+		if !slotLess(&h[c], &s) {
+			break
+		}
+		h[i] = h[c]
+		i = c
+	}
+	h[i] = s
 }

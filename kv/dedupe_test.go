@@ -211,7 +211,7 @@ func checkDedupe(t *testing.T, step int, d *dedupe, m *dedupeModel) {
 	}
 	stamped, slots := 0, map[*dedupeEntry]int{}
 	for i, s := range d.byTime {
-		if i > 0 && d.timeLess(i, (i-1)/2) {
+		if i > 0 && slotLess(&d.byTime[i], &d.byTime[(i-1)/2]) {
 			t.Fatalf("step %d: byTime is not a heap at %d", step, i)
 		}
 		if s.timeMs != s.e.timeMs || s.index != s.e.index || s.timeMs <= 0 {
