@@ -5,6 +5,7 @@ package kv
 
 import (
 	"fmt"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -26,14 +27,20 @@ func (r result) proto() *messages.KVResult {
 	return &messages.KVResult{Status: r.status, Revision: r.revision, Error: r.err}
 }
 
+// marshal returns r encoded as a KVResult, written directly with the
+// image's field writers (encode.go): the bytes proto.Marshal gives for
+// r.proto(), without building the message. TestResultMarshalMatchesProto
+// holds it to that.
 func (r result) marshal() []byte {
-	b, err := proto.Marshal(r.proto())
-	if err != nil {
-		// Only invalid UTF-8 in err can fail, and strings.ToValidUTF8 in
-		// badRequest rules that out: this is a bug.
-		panic(fmt.Sprintf("kv: marshal result: %v", err))
+	if !utf8.ValidString(r.err) {
+		// proto.Marshal would refuse it, and strings.ToValidUTF8 in
+		// badRequest rules it out: this is a bug.
+		panic(fmt.Sprintf("kv: marshal result: error text %q is not valid UTF-8", r.err))
 	}
-	return b
+	b := make([]byte, 0, resultSize(&r))
+	b = appendVarint(b, resultStatus, enum(int32(r.status)))
+	b = appendVarint(b, resultRevision, r.revision)
+	return appendString(b, resultError, r.err)
 }
 
 func resultFromProto(p *messages.KVResult) result {
@@ -78,14 +85,21 @@ func (s *Store) applyLocked(index uint64, data []byte) (res result, wrote, ok bo
 		s.dedupe.expire(index, 0)
 		return result{}, false, false
 	}
-	cmd := &messages.KVCommand{}
-	if err := proto.Unmarshal(data, cmd); err != nil {
-		s.dedupe.expire(index, 0)
-		return badRequest("undecodable KV command (%d bytes): %v", len(data), err), false, true
+	var cmd command
+	if !decodeCommand(data, &cmd) {
+		// The result carries proto.Unmarshal's error, as it always has;
+		// decodeCommand rejects exactly what proto.Unmarshal rejects, so
+		// the second branch is only a safety net.
+		m := &messages.KVCommand{}
+		if err := proto.Unmarshal(data, m); err != nil {
+			s.dedupe.expire(index, 0)
+			return badRequest("undecodable KV command (%d bytes): %v", len(data), err), false, true
+		}
+		cmd = commandFromProto(m)
 	}
 	// Expire before the lookup: the table is what is valid at this index.
-	s.dedupe.expire(index, cmd.LeaderTimeUnixMs)
-	id := cmd.RequestId
+	s.dedupe.expire(index, cmd.leaderTimeUnixMs)
+	id := cmd.requestID
 	if len(id) > MaxRequestIDBytes {
 		return badRequest("request id is %d bytes, the limit is %d", len(id), MaxRequestIDBytes), false, true
 	}
@@ -94,56 +108,56 @@ func (s *Store) applyLocked(index uint64, data []byte) (res result, wrote, ok bo
 			return orig, false, true // a retry: the original outcome, no change
 		}
 	}
-	res, wrote = s.execute(index, cmd)
+	res, wrote = s.execute(index, &cmd)
 	if id != "" {
-		s.dedupe.add(id, res, index, cmd.LeaderTimeUnixMs)
+		s.dedupe.add(id, res, index, cmd.leaderTimeUnixMs)
 	}
 	return res, wrote, true
 }
 
 // execute validates and performs cmd as the entry at index.
-func (s *Store) execute(index uint64, cmd *messages.KVCommand) (res result, wrote bool) {
-	if cmd.Op != messages.KVOp_KV_OP_PUT && cmd.Op != messages.KVOp_KV_OP_DELETE {
-		return badRequest("unknown KV op %d", int32(cmd.Op)), false
+func (s *Store) execute(index uint64, cmd *command) (res result, wrote bool) {
+	if cmd.op != messages.KVOp_KV_OP_PUT && cmd.op != messages.KVOp_KV_OP_DELETE {
+		return badRequest("unknown KV op %d", int32(cmd.op)), false
 	}
-	if err := ValidKey(cmd.Key); err != nil {
+	if err := ValidKey(cmd.key); err != nil {
 		return badRequest("%v", err), false
 	}
-	cur := s.data.get(cmd.Key)
+	cur := s.data.get(cmd.key)
 	var curMod uint64 // 0: the key does not exist
 	if cur != nil {
 		curMod = cur.mod
 	}
 	// The CAS check comes first; a check that passes on a missing key
 	// (expected 0) leaves a delete with nothing to delete: NOT_FOUND.
-	if cmd.HasExpectedRevision && cmd.ExpectedRevision != curMod {
+	if cmd.hasExpectedRevision && cmd.expectedRevision != curMod {
 		return result{
 			status:   messages.KVStatus_KV_STATUS_CONFLICT,
 			revision: curMod,
-			err:      fmt.Sprintf("revision conflict on %q: expected %d, current %d", cmd.Key, cmd.ExpectedRevision, curMod),
+			err:      fmt.Sprintf("revision conflict on %q: expected %d, current %d", cmd.key, cmd.expectedRevision, curMod),
 		}, false
 	}
-	if cmd.Op == messages.KVOp_KV_OP_DELETE {
+	if cmd.op == messages.KVOp_KV_OP_DELETE {
 		if cur == nil {
-			return result{status: messages.KVStatus_KV_STATUS_NOT_FOUND, err: fmt.Sprintf("key %q not found", cmd.Key)}, false
+			return result{status: messages.KVStatus_KV_STATUS_NOT_FOUND, err: fmt.Sprintf("key %q not found", cmd.key)}, false
 		}
-		s.data.delete(cmd.Key)
-		s.history.add(Event{Op: messages.KVOp_KV_OP_DELETE, Key: cmd.Key, Revision: index})
+		s.data.delete(cmd.key)
+		s.history.add(Event{Op: messages.KVOp_KV_OP_DELETE, Key: cmd.key, Revision: index})
 	} else {
-		// proto.Unmarshal copied Value out of the entry, so the store
-		// owns it; nothing writes to its bytes from now on.
+		// decodeCommand copied value out of the entry, so the store owns
+		// it; nothing writes to its bytes from now on.
 		// Copy-on-write (see record): a capture may still read cur. A
 		// new record shares cur's key string, which the index holds.
 		epoch := s.captures.Load()
 		switch {
 		case cur == nil:
-			s.data.insert(&record{key: cmd.Key, value: cmd.Value, create: index, mod: index, epoch: epoch})
+			s.data.insert(&record{key: cmd.key, value: cmd.value, create: index, mod: index, epoch: epoch})
 		case cur.epoch == epoch:
-			cur.value, cur.mod = cmd.Value, index
+			cur.value, cur.mod = cmd.value, index
 		default:
-			s.data.replace(cur, &record{key: cur.key, value: cmd.Value, create: cur.create, mod: index, epoch: epoch})
+			s.data.replace(cur, &record{key: cur.key, value: cmd.value, create: cur.create, mod: index, epoch: epoch})
 		}
-		s.history.add(Event{Op: messages.KVOp_KV_OP_PUT, Key: cmd.Key, Value: cmd.Value, Revision: index})
+		s.history.add(Event{Op: messages.KVOp_KV_OP_PUT, Key: cmd.key, Value: cmd.value, Revision: index})
 	}
 	s.revision = index
 	return result{status: messages.KVStatus_KV_STATUS_OK, revision: index}, true

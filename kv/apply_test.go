@@ -4,9 +4,13 @@
 package kv
 
 import (
+	"bytes"
+	"math"
 	"slices"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/kontiki-raft/kontiki/messages"
 )
@@ -191,5 +195,27 @@ func TestStoredValueIsNotAliased(t *testing.T) {
 	}
 	if it, _ := s.Get("a"); string(it.Value) != "value" {
 		t.Fatalf("value changed with the entry's buffer: %q", it.Value)
+	}
+}
+
+// TestResultMarshalMatchesProto: result.marshal writes the bytes
+// proto.Marshal gives for the same KVResult.
+func TestResultMarshalMatchesProto(t *testing.T) {
+	statuses := []messages.KVStatus{statusOK, notFound, conflict, statusBad, 4, 127, 128, -1, math.MinInt32, math.MaxInt32}
+	revisions := []uint64{0, 1, 127, 128, 1 << 35, math.MaxUint64}
+	errs := []string{"", "x", "key \"a\" not found", strings.Repeat("long ", 40), "caf\u00e9 \U0001F600"}
+	for _, st := range statuses {
+		for _, rev := range revisions {
+			for _, e := range errs {
+				r := result{status: st, revision: rev, err: e}
+				want, err := proto.Marshal(r.proto())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := r.marshal(); !bytes.Equal(got, want) || (got == nil) != (want == nil) {
+					t.Fatalf("%+v: marshal = %x, proto.Marshal = %x", r, got, want)
+				}
+			}
+		}
 	}
 }

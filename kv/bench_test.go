@@ -135,6 +135,26 @@ func BenchmarkApplyPut(b *testing.B) {
 			s.Apply(base+uint64(i+1), c)
 		}
 	})
+	// As the service proposes a write: a request id, then the leader's
+	// stamp appended by StampLeaderTime. One put per 10 ms of leader time,
+	// so the 10-minute TTL (60000 puts) expires ids before the
+	// 100000-entry window does: the table's expiry by leader time.
+	b.Run("overwrite-100000-keys-stamped-request-id-ttl", func(b *testing.B) {
+		const t0 = 1_700_000_000_000
+		s := filled(b, 100_000)
+		cmds := putCommands(b, b.N,
+			func(i int) WriteOptions { return WriteOptions{RequestID: fmt.Sprintf("client-%d/%d", i%64, i)} },
+			func(int) string { return fmt.Sprintf("key.%08d", rng.IntN(100_000)) })
+		for i := range cmds {
+			cmds[i] = StampLeaderTime(cmds[i], t0+int64(i)*10)
+		}
+		base := s.AppliedIndex()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i, c := range cmds {
+			s.Apply(base+uint64(i+1), c)
+		}
+	})
 }
 
 func BenchmarkList(b *testing.B) {

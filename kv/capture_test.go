@@ -26,7 +26,10 @@ func referenceImage(t testing.TB, s *Store) []byte {
 	defer s.mu.RUnlock()
 	snap := &messages.KVSnapshot{FormatVersion: SnapshotFormatVersion, Revision: s.revision, CompactedRevision: s.history.compacted}
 	s.data.each(func(r *record) { snap.Items = append(snap.Items, r.item().Proto()) })
-	dedupe := append([]*dedupeEntry(nil), s.dedupe.byIndex...)
+	var dedupe []*dedupeEntry
+	for _, e := range s.dedupe.byID {
+		dedupe = append(dedupe, e)
+	}
 	sort.Slice(dedupe, func(i, j int) bool { return dedupe[i].index < dedupe[j].index })
 	for _, e := range dedupe {
 		snap.Dedupe = append(snap.Dedupe, &messages.KVDedupe{RequestId: e.id, Result: e.result.proto(), Index: e.index, LeaderTimeUnixMs: e.timeMs})

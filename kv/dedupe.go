@@ -5,19 +5,30 @@ package kv
 
 import (
 	"cmp"
-	"container/heap"
+	"fmt"
 	"slices"
 )
 
 // dedupeEntry remembers the result of the command that carried a request id.
+// id, result, index and timeMs never change after add, so a capture may read
+// them while Apply goes on; live is the table's bookkeeping, which captures
+// never read.
 type dedupeEntry struct {
 	id     string
 	result result
 	index  uint64 // raft index of the command
 	timeMs int64  // the command's leader_time_unix_ms; <= 0 means unstamped
 
-	indexPos int // position in dedupe.byIndex
-	timePos  int // position in dedupe.byTime, -1 when unstamped
+	live bool // in the table; false once removed (the queues drop it lazily)
+}
+
+// timeSlot is an entry's place in dedupe.byTime. It carries the sort key, so
+// that sifting compares within the heap's array rather than through the
+// entry pointers.
+type timeSlot struct {
+	timeMs int64
+	index  uint64
+	e      *dedupeEntry
 }
 
 // dedupe is the request-id table. It is replicated state: every replica
@@ -36,17 +47,44 @@ type dedupeEntry struct {
 //     caught up;
 //   - by size: inserting beyond maxEntries evicts the lowest index first.
 //
-// Invariants: byID, byIndex and byTime (stamped entries only) hold the same
-// entries; each entry's indexPos/timePos is its position in those heaps.
+// Entries are added in strictly increasing index order: Apply adds the
+// command it applies, above every applied index, and restoreDedupe adds an
+// image's entries, which it checks are in increasing index order, to a
+// fresh table. So byIndex is a queue in index order, not a heap. Removal
+// (expiry by time, eviction, expiry by index) marks the entry dead and
+// deletes it from byID; byIndex and byTime drop a dead entry when it
+// reaches their front, and compact drops the rest once they outnumber the
+// live ones (plus a small slack), which bounds the memory they hold.
+//
+// Invariants: byID holds the live entries (the table), and e.live is true
+// exactly for them; byIndex[head:] holds every live entry, in strictly
+// increasing index order, and some dead ones; byTime is a min-heap by
+// (timeMs, index), unique since indexes are, holding a slot for every live
+// stamped entry (timeMs > 0), and for some dead ones; stamped is the number
+// of live stamped entries. Expiry and eviction depend on the live entries
+// only, so the dead ones change no outcome.
 type dedupe struct {
 	window     uint64
 	ttlMs      int64
 	maxEntries int
 
 	byID    map[string]*dedupeEntry
-	byIndex indexHeap
-	byTime  timeHeap
+	byIndex []*dedupeEntry // byIndex[:head] is nil
+	head    int
+	byTime  []timeSlot
+	stamped int
+
+	free []dedupeEntry // entries allocated ahead, dedupeChunk at a time
 }
+
+// dedupeChunk is how many entries add allocates at once. Entries of one
+// chunk are added, and so expire, close together: a chunk is not held long
+// after its last entry leaves the table (and every capture that holds it).
+const dedupeChunk = 64
+
+// dedupeSlack is how many dead entries byIndex and byTime may hold beyond as
+// many as the live ones before compact drops them.
+const dedupeSlack = 64
 
 func newDedupe(window uint64, ttlMs int64, maxEntries int) *dedupe {
 	return &dedupe{window: window, ttlMs: ttlMs, maxEntries: maxEntries, byID: map[string]*dedupeEntry{}}
@@ -62,49 +100,129 @@ func (d *dedupe) lookup(id string) (result, bool) {
 }
 
 // add remembers the result of the command at index with request id. The
-// caller has checked that id is not present.
+// caller has checked that id is not present, and index is above the index
+// of every entry added before.
 func (d *dedupe) add(id string, res result, index uint64, timeMs int64) {
-	for len(d.byID) >= d.maxEntries && len(d.byIndex) > 0 {
-		d.remove(d.byIndex[0])
+	if n := len(d.byIndex); n > d.head && d.byIndex[n-1].index >= index {
+		panic(fmt.Sprintf("kv: dedupe entry at index %d added after one at %d (a bug)", index, d.byIndex[n-1].index))
 	}
-	e := &dedupeEntry{id: id, result: res, index: index, timeMs: timeMs, timePos: -1}
+	for len(d.byID) >= d.maxEntries {
+		e := d.oldest()
+		if e == nil {
+			break
+		}
+		d.remove(e)
+	}
+	if len(d.free) == 0 {
+		d.free = make([]dedupeEntry, dedupeChunk)
+	}
+	e := &d.free[0]
+	d.free = d.free[1:]
+	*e = dedupeEntry{id: id, result: res, index: index, timeMs: timeMs, live: true}
 	d.byID[id] = e
-	heap.Push(&d.byIndex, e)
+	d.byIndex = append(d.byIndex, e)
 	if timeMs > 0 {
-		heap.Push(&d.byTime, e)
+		d.pushTime(timeSlot{timeMs: timeMs, index: index, e: e})
+		d.stamped++
 	}
+	d.compact()
 }
 
 // expire drops the entries that have expired at applied index idx, given the
 // leader time stamped on the command being applied (<= 0: none).
 func (d *dedupe) expire(idx uint64, leaderTimeMs int64) {
 	// idx >= e.index always holds: entries come from applied commands.
-	for len(d.byIndex) > 0 && idx-d.byIndex[0].index >= d.window {
-		d.remove(d.byIndex[0])
+	for e := d.oldest(); e != nil && idx-e.index >= d.window; e = d.oldest() {
+		d.remove(e)
 	}
-	if leaderTimeMs <= 0 {
-		return
+	if leaderTimeMs > 0 {
+		// leaderTimeMs > 0 and ttlMs > 0, so the subtraction cannot overflow.
+		horizon := leaderTimeMs - d.ttlMs
+		for len(d.byTime) > 0 {
+			top := d.byTime[0]
+			live := top.e.live
+			if live && top.timeMs >= horizon {
+				break // every other live stamped entry is at or after top
+			}
+			d.popTime()
+			if live {
+				d.remove(top.e)
+			}
+		}
 	}
-	// leaderTimeMs > 0 and ttlMs > 0, so the subtraction cannot overflow.
-	horizon := leaderTimeMs - d.ttlMs
-	for len(d.byTime) > 0 && d.byTime[0].timeMs < horizon {
-		d.remove(d.byTime[0])
-	}
+	d.compact()
 }
 
+// oldest returns the live entry of lowest index, dropping the dead entries
+// before it from byIndex; nil when the table is empty.
+func (d *dedupe) oldest() *dedupeEntry {
+	for d.head < len(d.byIndex) {
+		e := d.byIndex[d.head]
+		if e.live {
+			return e
+		}
+		d.byIndex[d.head] = nil
+		d.head++
+	}
+	return nil
+}
+
+// remove takes the live entry e out of the table; byIndex and byTime drop
+// it later.
 func (d *dedupe) remove(e *dedupeEntry) {
 	delete(d.byID, e.id)
-	heap.Remove(&d.byIndex, e.indexPos)
-	if e.timePos >= 0 {
-		heap.Remove(&d.byTime, e.timePos)
+	e.live = false
+	if e.timeMs > 0 {
+		d.stamped--
 	}
 }
 
-// copyEntries returns the entries in a slice of their own, in no useful
-// order. An entry's id, result, index and time never change after add (only
-// its heap positions do), so they may be read while Apply goes on.
+// compact drops dead entries from byIndex and byTime once they outnumber the
+// live ones by more than dedupeSlack. Each pass costs O(live + dead) and
+// drops more dead entries than there are live ones, so its cost per removal
+// is O(1).
+func (d *dedupe) compact() {
+	d.oldest() // drop those at the front now: copyEntries then usually finds none
+	if live := len(d.byID); len(d.byIndex)-live > live+dedupeSlack {
+		kept := d.byIndex[:0]
+		for _, e := range d.byIndex[d.head:] {
+			if e.live {
+				kept = append(kept, e)
+			}
+		}
+		clear(d.byIndex[len(kept):])
+		d.byIndex, d.head = kept, 0
+	}
+	if len(d.byTime)-d.stamped > d.stamped+dedupeSlack {
+		kept := d.byTime[:0]
+		for _, s := range d.byTime {
+			if s.e.live {
+				kept = append(kept, s)
+			}
+		}
+		clear(d.byTime[len(kept):])
+		d.byTime = kept
+		for i := len(kept)/2 - 1; i >= 0; i-- {
+			d.siftDown(i)
+		}
+	}
+}
+
+// copyEntries returns the live entries, in index order, in a slice of their
+// own. An entry's id, result, index and time never change after add (only
+// live does), so they may be read while Apply goes on.
 func (d *dedupe) copyEntries() []*dedupeEntry {
-	return slices.Clone([]*dedupeEntry(d.byIndex))
+	queue := d.byIndex[d.head:]
+	if len(queue) == len(d.byID) {
+		return slices.Clone(queue) // no dead entries (the usual case)
+	}
+	out := make([]*dedupeEntry, 0, len(d.byID))
+	for _, e := range queue {
+		if e.live {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // inIndexOrder returns entries sorted by index, the image's deterministic
@@ -128,53 +246,56 @@ func inIndexOrder(entries []*dedupeEntry) []*dedupeEntry {
 	return out
 }
 
-// indexHeap is a min-heap of entries by index.
-type indexHeap []*dedupeEntry
+// byTime's heap operations. They move a hole rather than swap, writing
+// each slot they pass once.
 
-func (h indexHeap) Len() int           { return len(h) }
-func (h indexHeap) Less(i, j int) bool { return h[i].index < h[j].index }
-func (h indexHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].indexPos, h[j].indexPos = i, j
-}
-func (h *indexHeap) Push(x any) {
-	e := x.(*dedupeEntry)
-	e.indexPos = len(*h)
-	*h = append(*h, e)
-}
-func (h *indexHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	e.indexPos = -1
-	return e
+func slotLess(a, b *timeSlot) bool {
+	return a.timeMs < b.timeMs || a.timeMs == b.timeMs && a.index < b.index
 }
 
-// timeHeap is a min-heap of stamped entries by (leader time, index).
-type timeHeap []*dedupeEntry
-
-func (h timeHeap) Len() int { return len(h) }
-func (h timeHeap) Less(i, j int) bool {
-	if h[i].timeMs != h[j].timeMs {
-		return h[i].timeMs < h[j].timeMs
+func (d *dedupe) pushTime(s timeSlot) {
+	d.byTime = append(d.byTime, s)
+	h, i := d.byTime, len(d.byTime)-1
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !slotLess(&s, &h[parent]) {
+			break
+		}
+		h[i] = h[parent]
+		i = parent
 	}
-	return h[i].index < h[j].index
+	h[i] = s
 }
-func (h timeHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].timePos, h[j].timePos = i, j
+
+// popTime removes the top slot.
+func (d *dedupe) popTime() {
+	last := len(d.byTime) - 1
+	d.byTime[0] = d.byTime[last]
+	d.byTime[last] = timeSlot{}
+	d.byTime = d.byTime[:last]
+	d.siftDown(0)
 }
-func (h *timeHeap) Push(x any) {
-	e := x.(*dedupeEntry)
-	e.timePos = len(*h)
-	*h = append(*h, e)
-}
-func (h *timeHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	e.timePos = -1
-	return e
+
+// siftDown moves the slot at i down to its place.
+func (d *dedupe) siftDown(i int) {
+	h := d.byTime
+	if i >= len(h) {
+		return
+	}
+	s := h[i]
+	for {
+		c := 2*i + 1
+		if c >= len(h) {
+			break
+		}
+		if r := c + 1; r < len(h) && slotLess(&h[r], &h[c]) {
+			c = r
+		}
+		if !slotLess(&h[c], &s) {
+			break
+		}
+		h[i] = h[c]
+		i = c
+	}
+	h[i] = s
 }

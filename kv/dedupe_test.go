@@ -4,12 +4,16 @@
 package kv
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/kontiki-raft/kontiki/messages"
 )
 
 func TestDedupeReturnsOriginalAndAppliesOnce(t *testing.T) {
@@ -155,27 +159,176 @@ func mustResult(t testing.TB, out []byte) proto.Message {
 	return res
 }
 
-func TestDedupeHeapsStayConsistent(t *testing.T) {
-	d := newDedupe(40, 1000, 25)
-	rng := rand.New(rand.NewPCG(7, 8))
-	for idx := uint64(1); idx < 3000; idx++ {
-		tm := int64(rng.IntN(5000)) - 100 // some unstamped (<= 0)
-		d.expire(idx, tm)
-		id := fmt.Sprint(rng.IntN(100))
-		if _, seen := d.lookup(id); !seen {
-			d.add(id, result{revision: idx}, idx, tm)
+// dedupeModel is the table's semantics written plainly: a list of entries
+// that expiry and eviction scan in full.
+type dedupeModel struct {
+	window  uint64
+	ttlMs   int64
+	max     int
+	entries []dedupeEntry
+}
+
+func (m *dedupeModel) drop(gone func(e *dedupeEntry) bool) {
+	m.entries = slices.DeleteFunc(m.entries, func(e dedupeEntry) bool { return gone(&e) })
+}
+
+func (m *dedupeModel) expire(idx uint64, leaderTimeMs int64) {
+	m.drop(func(e *dedupeEntry) bool { return idx-e.index >= m.window })
+	if leaderTimeMs > 0 {
+		m.drop(func(e *dedupeEntry) bool { return e.timeMs > 0 && e.timeMs < leaderTimeMs-m.ttlMs })
+	}
+}
+
+func (m *dedupeModel) add(id string, res result, index uint64, timeMs int64) {
+	for len(m.entries) >= m.max {
+		lowest := slices.MinFunc(m.entries, func(a, b dedupeEntry) int { return cmp.Compare(a.index, b.index) })
+		m.drop(func(e *dedupeEntry) bool { return e.index == lowest.index })
+	}
+	m.entries = append(m.entries, dedupeEntry{id: id, result: res, index: index, timeMs: timeMs})
+}
+
+// checkDedupe fails unless d holds the model's entries and keeps its own
+// invariants (see dedupe), including the bound on the dead entries.
+func checkDedupe(t *testing.T, step int, d *dedupe, m *dedupeModel) {
+	t.Helper()
+	got := d.copyEntries()
+	if len(got) != len(m.entries) || len(d.byID) != len(m.entries) {
+		t.Fatalf("step %d: %d entries copied, %d in byID, want %d", step, len(got), len(d.byID), len(m.entries))
+	}
+	for i, e := range got {
+		w := &m.entries[i]
+		if e.id != w.id || e.result != w.result || e.index != w.index || e.timeMs != w.timeMs || !e.live || d.byID[e.id] != e {
+			t.Fatalf("step %d: entry %d is %+v, want %+v", step, i, *e, *w)
 		}
-		stamped := 0
-		for _, e := range d.byID {
-			if d.byIndex[e.indexPos] != e || (e.timePos >= 0) != (e.timeMs > 0) || e.timePos >= 0 && d.byTime[e.timePos] != e {
-				t.Fatalf("index %d: entry %q has stale heap positions", idx, e.id)
+		if res, ok := d.lookup(w.id); !ok || res != w.result {
+			t.Fatalf("step %d: lookup(%q) = %v, %v", step, w.id, res, ok)
+		}
+	}
+	for i, e := range d.byIndex {
+		if (i < d.head) != (e == nil) || i > d.head && e.index <= d.byIndex[i-1].index {
+			t.Fatalf("step %d: byIndex[%d] out of place (head %d)", step, i, d.head)
+		}
+	}
+	stamped, slots := 0, map[*dedupeEntry]int{}
+	for i, s := range d.byTime {
+		if i > 0 && slotLess(&d.byTime[i], &d.byTime[(i-1)/2]) {
+			t.Fatalf("step %d: byTime is not a heap at %d", step, i)
+		}
+		if s.timeMs != s.e.timeMs || s.index != s.e.index || s.timeMs <= 0 {
+			t.Fatalf("step %d: byTime[%d] = %+v does not match its entry", step, i, s)
+		}
+		slots[s.e]++
+	}
+	for _, e := range got {
+		if e.timeMs > 0 {
+			stamped++
+			if slots[e] != 1 {
+				t.Fatalf("step %d: live stamped entry %q has %d byTime slots", step, e.id, slots[e])
 			}
-			if e.timePos >= 0 {
-				stamped++
+		}
+	}
+	if d.stamped != stamped {
+		t.Fatalf("step %d: stamped = %d, want %d", step, d.stamped, stamped)
+	}
+	if dead := len(d.byIndex) - len(got); dead > len(got)+dedupeSlack {
+		t.Fatalf("step %d: byIndex holds %d dead entries for %d live", step, dead, len(got))
+	}
+	if dead := len(d.byTime) - stamped; dead > stamped+dedupeSlack {
+		t.Fatalf("step %d: byTime holds %d dead slots for %d live", step, dead, stamped)
+	}
+}
+
+// TestDedupeMatchesModel runs random expiries and adds (leader clocks that
+// step back, unstamped commands, retried ids) against the table and the
+// model, under limits where each of window, TTL and size does the expiring.
+func TestDedupeMatchesModel(t *testing.T) {
+	for _, tc := range []struct {
+		window uint64
+		ttlMs  int64
+		max    int
+		// Expiry by time leaves dead entries inside byIndex; expiry by
+		// index and eviction leave dead slots in byTime.
+		wantDeadInQueue, wantDeadInHeap bool
+	}{
+		{40, 100, 25, true, true},                // all three
+		{1_000_000, 300, 1_000_000, true, false}, // leader time
+		{150, 1_000_000, 1_000_000, false, true}, // index
+		{1_000_000, 1_000_000, 100, false, true}, // size
+	} {
+		t.Run(fmt.Sprintf("window=%d,ttl=%d,max=%d", tc.window, tc.ttlMs, tc.max), func(t *testing.T) {
+			d := newDedupe(tc.window, tc.ttlMs, tc.max)
+			m := &dedupeModel{window: tc.window, ttlMs: tc.ttlMs, max: tc.max}
+			rng := rand.New(rand.NewPCG(7, 8))
+			now := int64(10_000)
+			idx := uint64(0)
+			deadInQueue, deadInHeap := 0, 0
+			for step := range 20_000 {
+				idx += 1 + uint64(rng.IntN(3))
+				now += int64(rng.IntN(40)) - 15 // steps back now and then
+				tm := now
+				if rng.IntN(8) == 0 {
+					tm = -int64(rng.IntN(2)) // unstamped
+				}
+				d.expire(idx, tm)
+				m.expire(idx, tm)
+				id := fmt.Sprint(rng.IntN(300))
+				_, seen := d.lookup(id)
+				if seen != slices.ContainsFunc(m.entries, func(e dedupeEntry) bool { return e.id == id }) {
+					t.Fatalf("step %d: lookup(%q) disagrees with the model", step, id)
+				}
+				if !seen && rng.IntN(4) != 0 {
+					res := result{status: messages.KVStatus(rng.IntN(4)), revision: idx}
+					d.add(id, res, idx, tm)
+					m.add(id, res, idx, tm)
+				}
+				checkDedupe(t, step, d, m)
+				if len(d.byIndex)-d.head > len(d.byID) {
+					deadInQueue++
+				}
+				if len(d.byTime) > d.stamped {
+					deadInHeap++
+				}
 			}
-		}
-		if len(d.byIndex) != len(d.byID) || len(d.byTime) != stamped || len(d.byID) > 25 {
-			t.Fatalf("index %d: sizes %d/%d/%d", idx, len(d.byID), len(d.byIndex), len(d.byTime))
-		}
+			// The lazy removals were exercised, not just front pops.
+			if tc.wantDeadInQueue && deadInQueue == 0 || tc.wantDeadInHeap && deadInHeap == 0 {
+				t.Fatalf("dead entries inside byIndex at %d steps, in byTime at %d", deadInQueue, deadInHeap)
+			}
+		})
+	}
+}
+
+// TestDedupeCompactsDeadEntries drives each queue into keeping dead entries
+// it cannot pop, and checks that compact keeps them bounded.
+func TestDedupeCompactsDeadEntries(t *testing.T) {
+	// An unstamped entry stays at the front of byIndex while the stamped
+	// ones behind it expire by leader time.
+	d := newDedupe(1_000_000, 10, 1_000_000)
+	m := &dedupeModel{window: 1_000_000, ttlMs: 10, max: 1_000_000}
+	d.add("front", result{}, 1, 0)
+	m.add("front", result{}, 1, 0)
+	for i := uint64(2); i < 2000; i++ {
+		d.expire(i, int64(i))
+		m.expire(i, int64(i))
+		d.add(fmt.Sprint(i), result{revision: i}, i, int64(i))
+		m.add(fmt.Sprint(i), result{revision: i}, i, int64(i))
+		checkDedupe(t, int(i), d, m)
+	}
+	if len(d.byIndex) > 2*len(d.byID)+dedupeSlack+1 {
+		t.Fatalf("byIndex holds %d slots for %d entries", len(d.byIndex), len(d.byID))
+	}
+
+	// A leader clock that runs backwards puts each new entry at the top of
+	// byTime, while expiry by index removes the entries at its bottom.
+	d = newDedupe(10, 1_000_000, 1_000_000)
+	m = &dedupeModel{window: 10, ttlMs: 1_000_000, max: 1_000_000}
+	for i := uint64(1); i < 2000; i++ {
+		d.expire(i, 10_000-int64(i))
+		m.expire(i, 10_000-int64(i))
+		d.add(fmt.Sprint(i), result{revision: i}, i, 10_000-int64(i))
+		m.add(fmt.Sprint(i), result{revision: i}, i, 10_000-int64(i))
+		checkDedupe(t, int(i), d, m)
+	}
+	if len(d.byTime) > 2*d.stamped+dedupeSlack+1 {
+		t.Fatalf("byTime holds %d slots for %d stamped entries", len(d.byTime), d.stamped)
 	}
 }
