@@ -256,7 +256,7 @@ func (n *node) start(ctx actor.Context) error {
 		return &applier{id: n.cfg.ID, sm: n.cfg.StateMachine, applied: &n.applied, observer: n.opts.observer}
 	}, n.opts.propsOptions...))
 	n.persister = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &persister{store: n.cfg.LogStore}
+		return &persister{store: n.cfg.LogStore, logger: n.logger}
 	}, n.opts.propsOptions...))
 	n.writer = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &logWriter{store: n.cfg.LogStore, transport: n.cfg.Transport}

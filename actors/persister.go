@@ -5,6 +5,7 @@ package actors
 
 import (
 	"errors"
+	"log/slog"
 
 	"github.com/asynkron/protoactor-go/actor"
 	pb "github.com/kontiki-raft/kontiki/messages"
@@ -33,14 +34,27 @@ type snapshotSaved struct {
 	err       error
 }
 
-type persister struct{ store LogStore }
+// compactLog: discard the durable log up to index, which a durable snapshot
+// covers. Removing files and fsyncing the directory can take tens of
+// milliseconds on a busy disk: here, not on the node's goroutine, where it
+// would hold up heartbeats and acks.
+type compactLog struct{ index uint64 }
+
+type persister struct {
+	store  LogStore
+	logger *slog.Logger
+}
 
 func (p *persister) Receive(ctx actor.Context) {
-	m, ok := ctx.Message().(*saveSnapshot)
-	if !ok {
-		return
+	switch m := ctx.Message().(type) {
+	case *saveSnapshot:
+		ctx.Send(ctx.Parent(), p.save(m))
+	case *compactLog:
+		// A failure leaves files that a later compaction removes.
+		if err := p.store.Compact(m.index); err != nil {
+			p.logger.Warn("log compaction failed", "index", m.index, "err", err)
+		}
 	}
-	ctx.Send(ctx.Parent(), p.save(m))
 }
 
 func (p *persister) save(m *saveSnapshot) *snapshotSaved {

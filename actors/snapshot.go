@@ -138,9 +138,7 @@ func (n *node) onSnapshotSaved(ctx actor.Context, m *snapshotSaved) {
 	if m.meta.Index > n.cfg.SnapshotKeepEntries {
 		compact := m.meta.Index - n.cfg.SnapshotKeepEntries
 		if err := n.storage.Compact(compact); err == nil {
-			if err := n.cfg.LogStore.Compact(compact); err != nil {
-				n.logger.Warn("log compaction failed", "index", compact, "err", err)
-			}
+			ctx.Send(n.persister, &compactLog{index: compact})
 		}
 	}
 	n.lastSnapshotBytes = uint64(len(m.snap.Data))

@@ -89,6 +89,8 @@ type hookStore struct {
 	saved    chan *pb.Snapshot
 	compacts chan uint64
 	bad      error
+	// compactGate, when set, holds every Compact until it is closed.
+	compactGate chan struct{}
 }
 
 func newHookStore() *hookStore {
@@ -119,8 +121,12 @@ func (h *hookStore) Compact(index uint64) error {
 	if index > h.durable && h.bad == nil {
 		h.bad = fmt.Errorf("log compacted to %d past the durable snapshot at %d", index, h.durable)
 	}
+	gate := h.compactGate
 	h.mu.Unlock()
 	h.compacts <- index
+	if gate != nil {
+		<-gate
+	}
 	return h.MemoryLogStore.Compact(index)
 }
 
@@ -261,6 +267,39 @@ func TestApplierKeepsApplyingWhileASnapshotEncodes(t *testing.T) {
 	if _, sum := again.state(); sum != p.sum {
 		t.Fatalf("after a restart the sum is %d, want %d", sum, p.sum)
 	}
+}
+
+// Compacting the durable log removes files and fsyncs a directory: slow on
+// a busy disk. It must not hold up the node: proposals keep committing
+// while a compaction is stuck.
+func TestProposalsCommitWhileTheLogCompacts(t *testing.T) {
+	system := actor.NewActorSystemWithConfig(actors.SystemConfig(nil))
+	sm, store := newGatedSM(), newHookStore()
+	close(sm.gate)
+	gate := make(chan struct{})
+	store.compactGate = gate
+	node, _ := spawnSingle(t, system, sm, store)
+	var release sync.Once
+	// Registered after spawnSingle's cleanup, so it runs first: a failing
+	// run does not leave the node stuck while it is stopped.
+	t.Cleanup(func() { release.Do(func() { close(gate) }) })
+	p := &proposer{t: t, node: node}
+	var compacted uint64
+	for compacted == 0 {
+		if p.next > 100 {
+			t.Fatal("no compaction began after 100 entries (SnapshotEntries is 8)")
+		}
+		p.propose()
+		select {
+		case compacted = <-store.compacts:
+		default:
+		}
+	}
+	for range 50 {
+		p.propose() // each waits for its commit: would time out if the node were stuck
+	}
+	release.Do(func() { close(gate) })
+	t.Logf("50 proposals committed while the compaction to %d was stuck", compacted)
 }
 
 func TestSnapshotOverwrittenInTheStoreIsNotAnError(t *testing.T) {
