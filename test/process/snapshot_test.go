@@ -62,9 +62,12 @@ func followerRejoinsBySnapshot(t *testing.T, fault string) {
 	} else {
 		c.kill(follower)
 	}
-	// The follower kept appending between its status and the signal; it
-	// cannot hold more than the leader's log once it is stopped, so the
-	// leader's last index now bounds what it has.
+	// The follower kept appending between its status and the signal, and
+	// appends the leader sends while it is stopped wait in its sockets'
+	// kernel buffers, to be read when it resumes: what it can get without
+	// a snapshot is everything the leader has sent it, up to its progress's
+	// Next-1 (at most the leader's last index). Next stops once the
+	// inflight window is full.
 	ls0, err := c.status(lead)
 	if err != nil {
 		t.Fatal(err)
@@ -75,13 +78,17 @@ func followerRejoinsBySnapshot(t *testing.T, fault string) {
 	start := time.Now()
 	bulk := startBulkWriters(c, prefix+"bulk.", 32)
 	sawSnapshotState := false
-	c.waitFor(3*time.Minute, fmt.Sprintf("the leader to compact past index %d, the most the follower can hold", held), func() bool {
+	c.waitFor(3*time.Minute, "the leader to compact past every entry it sent the follower", func() bool {
 		st, err := c.status(lead)
 		if err != nil {
 			return false
 		}
-		if p, ok := st.Progress[follower]; ok && p.State == "snapshot" {
+		p, ok := st.Progress[follower]
+		if ok && p.State == "snapshot" {
 			sawSnapshotState = true
+		}
+		if ok && p.Next > 0 {
+			held = max(held, p.Next-1)
 		}
 		return st.FirstIndex > held+1
 	})
@@ -123,7 +130,7 @@ func followerRejoinsBySnapshot(t *testing.T, fault string) {
 			sent = append(sent, c.logLines(id, regexp.MustCompile(`msg="snapshot sent".* to=`+strconv.FormatUint(follower, 10)+`\b`))...)
 		}
 	}
-	t.Logf("%s follower %d at last index %d (at most %d when stopped); %d bulk writes in %v until the leader's log started at %d (commit %d); follower caught up %v after rejoining; its log now starts at %d; members logged %d \"snapshot sent\" to it; progress state \"snapshot\" seen: %v",
+	t.Logf("%s follower %d at last index %d (at most %d sent to it while stopped); %d bulk writes in %v until the leader's log started at %d (commit %d); follower caught up %v after rejoining; its log now starts at %d; members logged %d \"snapshot sent\" to it; progress state \"snapshot\" seen: %v",
 		fault, follower, before.LastIndex, held, written, compacted.Round(time.Millisecond), ls.FirstIndex, ls.Commit,
 		caughtUp.Round(time.Millisecond), after.FirstIndex, len(sent), sawSnapshotState)
 	if after.FirstIndex <= held+1 {
