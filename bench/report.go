@@ -384,15 +384,24 @@ func (r *report) tables() []table {
 	var ts []table
 	if r.cfg.memory {
 		t := table{title: fmt.Sprintf("Memory: c256/128B puts for %.0f s", r.Settings.MeasureSec),
-			header: []string{"system", "ops/s", "peak RSS in window (MiB)", "process peak RSS VmHWM (MiB)", "errors", "other load (cores)"}}
+			header: []string{"system", "ops/s", "peak RSS in window (MiB)", "peak RSS, 1st → 2nd half of the window (MiB)", "process peak RSS VmHWM (MiB)", "errors", "other load (cores)"}}
 		for _, s := range r.Summary {
-			var hwm uint64
+			var hwm, first, second uint64
 			for _, run := range r.Runs {
-				if run.System == s.System {
-					hwm = max(hwm, run.PeakRSSKB)
+				if run.System != s.System {
+					continue
+				}
+				hwm = max(hwm, run.PeakRSSKB)
+				for _, c := range run.Cells {
+					f, l := halvesPeak(c.RSSKBPerSecond)
+					first, second = max(first, f), max(second, l)
 				}
 			}
-			t.rows = append(t.rows, []string{label(s.System), f0(s.OpsPerSec), f0(float64(s.PeakRSSKB) / 1024), f0(float64(hwm) / 1024), fmt.Sprint(s.Errors), f2(s.OtherCores)})
+			halves := "—"
+			if first > 0 && second > 0 {
+				halves = f0(float64(first)/1024) + " → " + f0(float64(second)/1024)
+			}
+			t.rows = append(t.rows, []string{label(s.System), f0(s.OpsPerSec), f0(float64(s.PeakRSSKB) / 1024), halves, f0(float64(hwm) / 1024), fmt.Sprint(s.Errors), f2(s.OtherCores)})
 		}
 		return append(ts, t)
 	}
@@ -549,4 +558,21 @@ func orDash(s string) string {
 		return "—"
 	}
 	return s
+}
+
+// halvesPeak returns the peaks of the first and the second half of a
+// per-second series (0, 0 for fewer than two samples): a second-half peak
+// no higher than the first's is a plateau, not growth.
+func halvesPeak(series []uint64) (first, second uint64) {
+	if len(series) < 2 {
+		return 0, 0
+	}
+	mid := len(series) / 2
+	for _, v := range series[:mid] {
+		first = max(first, v)
+	}
+	for _, v := range series[mid:] {
+		second = max(second, v)
+	}
+	return first, second
 }

@@ -113,6 +113,8 @@ type cellResult struct {
 	// the system does not expose them).
 	SyncsPerOp *float64 `json:"syncs_per_op,omitempty"`
 	PeakRSSKB  uint64   `json:"peak_rss_kb,omitempty"` // memory mode
+	// RSSKBPerSecond: memory mode, the peak VmRSS of each second.
+	RSSKBPerSecond []uint64 `json:"rss_kb_per_second,omitempty"`
 	InfoBefore string   `json:"info_before"`
 	InfoAfter  string   `json:"info_after"`
 	// MachineBusyCores: CPU-seconds per second the whole machine used in
@@ -160,6 +162,7 @@ func runCell(ctx context.Context, s store, c cell, p runParams, keys []string) c
 	}
 	var startEdge, endEdge edge
 	var peakRSS uint64
+	var rssPerSecond []uint64 // memory mode: peak VmRSS in each second of the window
 	edges := make(chan struct{})
 	go func() {
 		defer close(edges)
@@ -178,8 +181,17 @@ func runCell(ctx context.Context, s store, c cell, p runParams, keys []string) c
 		n, ok := s.syncs()
 		startEdge = edge{cpu: cpuNow(), syncs: n, ok: ok, at: time.Now(), m: sampleMachine()}
 		if p.rssSample {
-			for time.Now().Before(windowEnd) {
-				peakRSS = max(peakRSS, rssKB())
+			// Sampled every 250 ms (the pace of this loop, not a
+			// synchronization); kept per second so a report can tell a
+			// plateau from growth.
+			for now := time.Now(); now.Before(windowEnd); now = time.Now() {
+				kb := rssKB()
+				peakRSS = max(peakRSS, kb)
+				sec := int(now.Sub(windowStart) / time.Second)
+				for len(rssPerSecond) <= sec {
+					rssPerSecond = append(rssPerSecond, 0)
+				}
+				rssPerSecond[sec] = max(rssPerSecond[sec], kb)
 				time.Sleep(250 * time.Millisecond)
 			}
 		}
@@ -299,6 +311,7 @@ func runCell(ctx context.Context, s store, c cell, p runParams, keys []string) c
 		}
 	}
 	res.PeakRSSKB = peakRSS
+	res.RSSKBPerSecond = rssPerSecond
 	res.InfoAfter = infoOf(ctx, s)
 	return res
 }
