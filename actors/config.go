@@ -36,9 +36,11 @@ type Config struct {
 	// (default 10000), or SnapshotBytes of applied entry data (default 64
 	// MiB), whichever comes first. Left at 0, SnapshotEntries is also
 	// scaled to the state: after 10000 entries a snapshot waits until the
-	// entry data applied since the last one is as large as that snapshot
-	// (or SnapshotBytes), so encoding images costs no more than writing the
-	// log once more, however large the state. SnapshotKeepEntries: entries
+	// entry data applied since the last one is as large as that snapshot,
+	// stretched by a random 0–49 % drawn at each snapshot so members do not
+	// all encode at once (or SnapshotBytes), so encoding images costs no
+	// more than writing the log once more, however large the state.
+	// SnapshotKeepEntries: entries
 	// kept behind a snapshot for slow followers (default 5000).
 	SnapshotEntries     uint64
 	SnapshotBytes       uint64

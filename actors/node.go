@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	mrand "math/rand/v2"
 	"slices"
 	"sync/atomic"
 
@@ -88,8 +89,12 @@ type node struct {
 	handedSinceSnapshot      uint64
 	handedBytesSinceSnapshot uint64
 	// lastSnapshotBytes: the size of the newest snapshot image (ours or
-	// the leader's), which scales how often default snapshots are taken.
+	// the leader's), which scales how often default snapshots are taken;
+	// snapshotStretch: the random 0–49 % the next one waits beyond it.
 	lastSnapshotBytes uint64
+	snapshotStretch   int
+	// rand: the injected randomness (WithRand), or a seeded source.
+	rand raft.Rand
 	// snapshotting: the snapshot in flight, nil when none (snapshot.go).
 	snapshotting *snapshotJob
 	stopped      bool
@@ -252,6 +257,9 @@ func (n *node) start(ctx actor.Context) error {
 	}
 	n.role = n.raft.Role()
 	n.incarnation = newIncarnation(n.opts.rand)
+	if n.rand = n.opts.rand; n.rand == nil {
+		n.rand = mrand.New(mrand.NewPCG(mrand.Uint64(), n.cfg.ID))
+	}
 	n.applier = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &applier{id: n.cfg.ID, sm: n.cfg.StateMachine, applied: &n.applied, observer: n.opts.observer}
 	}, n.opts.propsOptions...))

@@ -63,7 +63,7 @@ func (n *node) maybeSnapshot(ctx actor.Context) {
 		return
 	}
 	due := n.handedSinceSnapshot >= n.cfg.SnapshotEntries || n.handedBytesSinceSnapshot >= n.cfg.SnapshotBytes
-	if n.cfg.snapshotsScaled && n.handedBytesSinceSnapshot < min(n.lastSnapshotBytes, n.cfg.SnapshotBytes) {
+	if n.cfg.snapshotsScaled && n.handedBytesSinceSnapshot < scaledSnapshotBytes(n.lastSnapshotBytes, n.cfg.SnapshotBytes, n.snapshotStretch) {
 		due = false
 	}
 	if due {
@@ -71,8 +71,22 @@ func (n *node) maybeSnapshot(ctx actor.Context) {
 	}
 }
 
+// scaledSnapshotBytes: with the scaled policy, a snapshot waits until the
+// entry bytes handed since the last one reach the image's size, stretched
+// by stretch percent (capped by SnapshotBytes).
+func scaledSnapshotBytes(image, capBytes uint64, stretch int) uint64 {
+	return min(image+image*uint64(stretch)/100, capBytes)
+}
+
 func (n *node) takeSnapshot(ctx actor.Context) {
 	n.snapshotting = &snapshotJob{}
+	// Members apply the same entries at nearly the same moment: with one
+	// threshold they would all encode their images at once, and an encode
+	// slows its member for tens of milliseconds (docs/BENCHMARKS.md, "the
+	// tail"). A fresh random stretch of 0–50 % per snapshot spreads them.
+	if n.cfg.snapshotsScaled {
+		n.snapshotStretch = n.rand.IntN(50)
+	}
 	// The capture covers every entry handed so far: the applier takes
 	// its messages in order.
 	n.handedSinceSnapshot, n.handedBytesSinceSnapshot = 0, 0

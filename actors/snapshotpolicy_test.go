@@ -95,3 +95,20 @@ func TestScaledSnapshotsWaitForTheLogToOutgrowTheImage(t *testing.T) {
 		t.Logf("scaled=%v: %d snapshots over %d entries: %v", scaled, len(saved), proposed, saved)
 	}
 }
+
+func TestScaledSnapshotThresholdIsStretchedAndCapped(t *testing.T) {
+	for _, c := range []struct {
+		image, capBytes uint64
+		stretch         int
+		want            uint64
+	}{
+		{1000, 1 << 30, 0, 1000},
+		{1000, 1 << 30, 49, 1490},
+		{1000, 1200, 49, 1200}, // SnapshotBytes still caps it
+		{0, 1 << 30, 30, 0},    // no image yet: the entry count decides
+	} {
+		if got := scaledSnapshotBytes(c.image, c.capBytes, c.stretch); got != c.want {
+			t.Errorf("scaledSnapshotBytes(%d, %d, %d) = %d, want %d", c.image, c.capBytes, c.stretch, got, c.want)
+		}
+	}
+}

@@ -101,7 +101,7 @@ var allFlags = []*flagSpec{
 		usage: "largest value accepted (capped at the NATS max_payload minus 64 KiB)",
 		set:   func(c *Config, v string) (err error) { c.MaxValueBytes, err = parseInt(v, 0); return }},
 	{name: "snapshot-entries", env: "KONTIKI_SNAPSHOT_ENTRIES", def: "0", shown: "0 (10000)", arg: "N",
-		usage: "take a snapshot after this many applied entries (0: at least 10000, and no sooner than the entry data since the last snapshot is as large as it, or --snapshot-bytes)",
+		usage: "take a snapshot after this many applied entries (0: at least 10000, and no sooner than the entry data since the last snapshot is as large as it, times a random 1-1.5 so members do not snapshot together, or --snapshot-bytes)",
 		set: func(c *Config, v string) error {
 			n, err := parseInt(v, 0)
 			c.SnapshotEntries = uint64(n)
