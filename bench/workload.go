@@ -115,8 +115,8 @@ type cellResult struct {
 	PeakRSSKB  uint64   `json:"peak_rss_kb,omitempty"` // memory mode
 	// RSSKBPerSecond: memory mode, the peak VmRSS of each second.
 	RSSKBPerSecond []uint64 `json:"rss_kb_per_second,omitempty"`
-	InfoBefore string   `json:"info_before"`
-	InfoAfter  string   `json:"info_after"`
+	InfoBefore     string   `json:"info_before"`
+	InfoAfter      string   `json:"info_after"`
 	// MachineBusyCores: CPU-seconds per second the whole machine used in
 	// the window; OtherCores = that minus this process (other work on the
 	// machine disturbing the measurement). Load: /proc/loadavg at the end.
