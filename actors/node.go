@@ -312,7 +312,6 @@ func (n *node) syncBehavior() {
 // the first of them changed the core.
 func (n *node) drain(ctx actor.Context) {
 	n.proposePending(ctx)
-	n.syncBehavior()
 	for !n.stopped && n.raft.HasReady() {
 		rd := n.raft.Ready()
 		if rd.SoftState != nil {
