@@ -53,19 +53,15 @@ func (n *node) proposePending(ctx actor.Context) {
 	}
 	props, data := n.pendingProps, n.pendingData
 	n.pendingProps, n.pendingData = nil, nil
-	if n.stopped {
-		for _, w := range props {
-			w.answer(ctx, &ProposeResult{ID: w.id, Err: ErrStopped})
-		}
-		return
+	var err error
+	switch {
+	case n.stopped:
+		err = ErrStopped
+	case n.role != raft.Leader:
+		err = &NotLeaderError{Leader: n.raft.Lead()}
+	default:
+		err = n.raft.ProposeBatch(data)
 	}
-	if n.role != raft.Leader {
-		for _, w := range props {
-			w.answer(ctx, &ProposeResult{ID: w.id, Err: &NotLeaderError{Leader: n.raft.Lead()}})
-		}
-		return
-	}
-	err := n.raft.ProposeBatch(data)
 	if errors.Is(err, raft.ErrUncommittedLogFull) && len(props) > 1 {
 		// The cap may still admit some of them alone: as if each had
 		// been proposed as it arrived.
