@@ -571,6 +571,177 @@ func (x *KVSnapshot) GetHistory() []*KVEvent {
 	return nil
 }
 
+// KVBatch is the body of a kv.batch request: several puts and deletes in one
+// NATS message. The Go client coalesces the writes its callers issue
+// concurrently into one batch; each command is proposed as its own entry and
+// answered on its own.
+type KVBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// commands, proposed in this order. leader_time_unix_ms is ignored: the
+	// leader stamps its own.
+	Commands      []*KVCommand `protobuf:"bytes,1,rep,name=commands,proto3" json:"commands,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVBatch) Reset() {
+	*x = KVBatch{}
+	mi := &file_kontiki_v1_kv_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVBatch) ProtoMessage() {}
+
+func (x *KVBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_kontiki_v1_kv_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVBatch.ProtoReflect.Descriptor instead.
+func (*KVBatch) Descriptor() ([]byte, []int) {
+	return file_kontiki_v1_kv_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *KVBatch) GetCommands() []*KVCommand {
+	if x != nil {
+		return x.Commands
+	}
+	return nil
+}
+
+// KVBatchReply answers a KVBatch: one result per command, in order.
+type KVBatchReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// leader is the leader the answering member knows (0: none).
+	Leader        uint64           `protobuf:"varint,1,opt,name=leader,proto3" json:"leader,omitempty"`
+	Results       []*KVBatchResult `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVBatchReply) Reset() {
+	*x = KVBatchReply{}
+	mi := &file_kontiki_v1_kv_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVBatchReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVBatchReply) ProtoMessage() {}
+
+func (x *KVBatchReply) ProtoReflect() protoreflect.Message {
+	mi := &file_kontiki_v1_kv_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVBatchReply.ProtoReflect.Descriptor instead.
+func (*KVBatchReply) Descriptor() ([]byte, []int) {
+	return file_kontiki_v1_kv_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *KVBatchReply) GetLeader() uint64 {
+	if x != nil {
+		return x.Leader
+	}
+	return 0
+}
+
+func (x *KVBatchReply) GetResults() []*KVBatchResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// KVBatchResult is one command's outcome, coded as the single-write
+// endpoints' replies are.
+type KVBatchResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// code: 200 applied; else the code a put or del of this command would
+	// have been answered with (400, 404, 409, 413, 429, 503, 504, 500).
+	Code uint32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	// revision: the write's revision on 200; on 409 the key's current mod
+	// revision (0: the key does not exist).
+	Revision uint64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// description: the reason, when code is not 200.
+	Description   string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVBatchResult) Reset() {
+	*x = KVBatchResult{}
+	mi := &file_kontiki_v1_kv_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVBatchResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVBatchResult) ProtoMessage() {}
+
+func (x *KVBatchResult) ProtoReflect() protoreflect.Message {
+	mi := &file_kontiki_v1_kv_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVBatchResult.ProtoReflect.Descriptor instead.
+func (*KVBatchResult) Descriptor() ([]byte, []int) {
+	return file_kontiki_v1_kv_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *KVBatchResult) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *KVBatchResult) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *KVBatchResult) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
 var File_kontiki_v1_kv_proto protoreflect.FileDescriptor
 
 const file_kontiki_v1_kv_proto_rawDesc = "" +
@@ -613,7 +784,16 @@ const file_kontiki_v1_kv_proto_rawDesc = "" +
 	"\x05items\x18\x03 \x03(\v2\x12.kontiki.v1.KVItemR\x05items\x12,\n" +
 	"\x06dedupe\x18\x04 \x03(\v2\x14.kontiki.v1.KVDedupeR\x06dedupe\x12-\n" +
 	"\x12compacted_revision\x18\x05 \x01(\x04R\x11compactedRevision\x12-\n" +
-	"\ahistory\x18\x06 \x03(\v2\x13.kontiki.v1.KVEventR\ahistory*'\n" +
+	"\ahistory\x18\x06 \x03(\v2\x13.kontiki.v1.KVEventR\ahistory\"<\n" +
+	"\aKVBatch\x121\n" +
+	"\bcommands\x18\x01 \x03(\v2\x15.kontiki.v1.KVCommandR\bcommands\"[\n" +
+	"\fKVBatchReply\x12\x16\n" +
+	"\x06leader\x18\x01 \x01(\x04R\x06leader\x123\n" +
+	"\aresults\x18\x02 \x03(\v2\x19.kontiki.v1.KVBatchResultR\aresults\"a\n" +
+	"\rKVBatchResult\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\rR\x04code\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription*'\n" +
 	"\x04KVOp\x12\r\n" +
 	"\tKV_OP_PUT\x10\x00\x12\x10\n" +
 	"\fKV_OP_DELETE\x10\x01*h\n" +
@@ -636,30 +816,35 @@ func file_kontiki_v1_kv_proto_rawDescGZIP() []byte {
 }
 
 var file_kontiki_v1_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_kontiki_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_kontiki_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_kontiki_v1_kv_proto_goTypes = []any{
-	(KVOp)(0),          // 0: kontiki.v1.KVOp
-	(KVStatus)(0),      // 1: kontiki.v1.KVStatus
-	(*KVCommand)(nil),  // 2: kontiki.v1.KVCommand
-	(*KVResult)(nil),   // 3: kontiki.v1.KVResult
-	(*KVItem)(nil),     // 4: kontiki.v1.KVItem
-	(*KVDedupe)(nil),   // 5: kontiki.v1.KVDedupe
-	(*KVEvent)(nil),    // 6: kontiki.v1.KVEvent
-	(*KVSnapshot)(nil), // 7: kontiki.v1.KVSnapshot
+	(KVOp)(0),             // 0: kontiki.v1.KVOp
+	(KVStatus)(0),         // 1: kontiki.v1.KVStatus
+	(*KVCommand)(nil),     // 2: kontiki.v1.KVCommand
+	(*KVResult)(nil),      // 3: kontiki.v1.KVResult
+	(*KVItem)(nil),        // 4: kontiki.v1.KVItem
+	(*KVDedupe)(nil),      // 5: kontiki.v1.KVDedupe
+	(*KVEvent)(nil),       // 6: kontiki.v1.KVEvent
+	(*KVSnapshot)(nil),    // 7: kontiki.v1.KVSnapshot
+	(*KVBatch)(nil),       // 8: kontiki.v1.KVBatch
+	(*KVBatchReply)(nil),  // 9: kontiki.v1.KVBatchReply
+	(*KVBatchResult)(nil), // 10: kontiki.v1.KVBatchResult
 }
 var file_kontiki_v1_kv_proto_depIdxs = []int32{
-	0, // 0: kontiki.v1.KVCommand.op:type_name -> kontiki.v1.KVOp
-	1, // 1: kontiki.v1.KVResult.status:type_name -> kontiki.v1.KVStatus
-	3, // 2: kontiki.v1.KVDedupe.result:type_name -> kontiki.v1.KVResult
-	0, // 3: kontiki.v1.KVEvent.op:type_name -> kontiki.v1.KVOp
-	4, // 4: kontiki.v1.KVSnapshot.items:type_name -> kontiki.v1.KVItem
-	5, // 5: kontiki.v1.KVSnapshot.dedupe:type_name -> kontiki.v1.KVDedupe
-	6, // 6: kontiki.v1.KVSnapshot.history:type_name -> kontiki.v1.KVEvent
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	0,  // 0: kontiki.v1.KVCommand.op:type_name -> kontiki.v1.KVOp
+	1,  // 1: kontiki.v1.KVResult.status:type_name -> kontiki.v1.KVStatus
+	3,  // 2: kontiki.v1.KVDedupe.result:type_name -> kontiki.v1.KVResult
+	0,  // 3: kontiki.v1.KVEvent.op:type_name -> kontiki.v1.KVOp
+	4,  // 4: kontiki.v1.KVSnapshot.items:type_name -> kontiki.v1.KVItem
+	5,  // 5: kontiki.v1.KVSnapshot.dedupe:type_name -> kontiki.v1.KVDedupe
+	6,  // 6: kontiki.v1.KVSnapshot.history:type_name -> kontiki.v1.KVEvent
+	2,  // 7: kontiki.v1.KVBatch.commands:type_name -> kontiki.v1.KVCommand
+	10, // 8: kontiki.v1.KVBatchReply.results:type_name -> kontiki.v1.KVBatchResult
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_kontiki_v1_kv_proto_init() }
@@ -673,7 +858,7 @@ func file_kontiki_v1_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kontiki_v1_kv_proto_rawDesc), len(file_kontiki_v1_kv_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
