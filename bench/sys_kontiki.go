@@ -27,10 +27,17 @@ type kontikiStore struct {
 	cl      *client.Client
 }
 
-// startKontiki: sharedNATS puts all members and the client on one
-// nats-server (as cluster/bench_test.go does) instead of one server per
-// member clustered by routes.
-func startKontiki(ctx context.Context, dir string, logw io.Writer, sharedNATS bool) (store, error) {
+// kontikiSetup varies the reference rows. sharedNATS puts all members and
+// the client on one nats-server (as cluster/bench_test.go does) instead of
+// one server per member clustered by routes; noBatching turns off the
+// client's write coalescing.
+type kontikiSetup struct {
+	sharedNATS bool
+	noBatching bool
+}
+
+func startKontiki(ctx context.Context, dir string, logw io.Writer, setup kontikiSetup) (store, error) {
+	sharedNATS := setup.sharedNATS
 	logger := warnLogger(logw)
 	var servers []*server.Server
 	var err error
@@ -75,7 +82,7 @@ func startKontiki(ctx context.Context, dir string, logw io.Writer, sharedNATS bo
 		return nil, err
 	}
 	k.conns = append(k.conns, nc)
-	k.cl = client.New(nc, client.Options{})
+	k.cl = client.New(nc, client.Options{NoBatching: setup.noBatching})
 	return k, nil
 }
 

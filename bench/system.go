@@ -41,16 +41,23 @@ type systemSpec struct {
 var systems = []systemSpec{
 	{
 		name: "kontiki", label: "Kontiki (WAL, fsync)", durable: true,
-		notes: "3 members (cluster.StartMember + OpenLogStore), each on its own embedded nats-server, servers clustered by routes (the daemon's topology); daemon defaults (tick 100ms); client: the Go client (leader-aware) on one connection to server 1; get = linearizable (ReadIndex)",
+		notes: "3 members (cluster.StartMember + OpenLogStore), each on its own embedded nats-server, servers clustered by routes (the daemon's topology); daemon defaults (tick 100ms); client: the Go client (leader-aware; by default it coalesces the writes its callers issue while others are in flight into one kv.batch request, each write keeping its own request id and result) on one connection to server 1; get = linearizable (ReadIndex)",
 		start: func(ctx context.Context, dir string, logw io.Writer) (store, error) {
-			return startKontiki(ctx, dir, logw, false)
+			return startKontiki(ctx, dir, logw, kontikiSetup{})
+		},
+	},
+	{
+		name: "kontiki-unbatched", label: "Kontiki, one request per write (client reference)", durable: true,
+		notes: "as kontiki, but the Go client sends every put as its own kv.put request (Options.NoBatching), as the JetStream, etcd and hashicorp/raft clients here do; not in the default set",
+		start: func(ctx context.Context, dir string, logw io.Writer) (store, error) {
+			return startKontiki(ctx, dir, logw, kontikiSetup{noBatching: true})
 		},
 	},
 	{
 		name: "kontiki-1nats", label: "Kontiki, one shared nats-server (topology reference)", durable: true,
 		notes: "as kontiki, but the three members and the client share one embedded nats-server (no route hops), as cluster/bench_test.go runs them; not in the default set",
 		start: func(ctx context.Context, dir string, logw io.Writer) (store, error) {
-			return startKontiki(ctx, dir, logw, true)
+			return startKontiki(ctx, dir, logw, kontikiSetup{sharedNATS: true})
 		},
 	},
 	{

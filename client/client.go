@@ -18,6 +18,7 @@ type Client struct {
 	subj   subjects
 	log    *slog.Logger
 	leader atomic.Uint64 // the leader's id as last heard; 0 = unknown
+	batch  batcher
 }
 
 // New returns a client of the cluster opts.Cluster over nc.

@@ -13,6 +13,9 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/kontiki-raft/kontiki/messages"
 )
 
 type fakeEntry struct {
@@ -27,6 +30,8 @@ type seenRequest struct {
 	endpoint  string // subject after kontiki.<c>[.member.<id>]
 	requestID string
 	header    nats.Header
+	cmd       *pb.KVCommand // the command, for one of a kv.batch request
+	batchSize int           // the commands in its kv.batch request
 }
 
 // fakeFailure is an error the cluster answers instead of serving.
@@ -44,10 +49,13 @@ type fakeCluster struct {
 	store    map[string]fakeEntry
 	rev      uint64
 	leader   uint64
-	dedupe   map[string][]byte // request id → reply body
+	dedupe   map[string]uint64 // request id → revision of its write
 	seen     []seenRequest
 	failures []fakeFailure // answered in order, one per request
 	members  map[uint64]*fakeMember
+	// gate, when set before requests flow, holds every kv.batch request
+	// until it is closed.
+	gate chan struct{}
 }
 
 type fakeMember struct {
@@ -62,7 +70,7 @@ type fakeMember struct {
 func newFakeCluster(t *testing.T, nc *nats.Conn, leader uint64, ids ...uint64) *fakeCluster {
 	f := &fakeCluster{
 		t: t, nc: nc, base: "kontiki." + testCluster + ".",
-		store: map[string]fakeEntry{}, dedupe: map[string][]byte{},
+		store: map[string]fakeEntry{}, dedupe: map[string]uint64{},
 		leader: leader, members: map[uint64]*fakeMember{},
 	}
 	for _, id := range ids {
@@ -76,7 +84,7 @@ func (f *fakeCluster) start(id uint64) {
 	f.t.Helper()
 	m := &fakeMember{id: id}
 	h := func(msg *nats.Msg) { f.serve(m, msg) }
-	for _, subj := range []string{"kv.put.>", "kv.get.>", "kv.del.>", "kv.list", "propose"} {
+	for _, subj := range []string{"kv.put.>", "kv.get.>", "kv.del.>", "kv.list", "kv.batch", "propose"} {
 		s, err := f.nc.QueueSubscribe(f.base+subj, "q", h)
 		if err != nil {
 			f.t.Fatal(err)
@@ -149,6 +157,9 @@ func (f *fakeCluster) serve(m *fakeMember, msg *nats.Msg) {
 	if rest, ok := strings.CutPrefix(endpoint, "member."); ok {
 		_, endpoint, _ = strings.Cut(rest, ".")
 	}
+	if f.gate != nil && endpoint == "kv.batch" {
+		<-f.gate
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if m.silent {
@@ -158,10 +169,7 @@ func (f *fakeCluster) serve(m *fakeMember, msg *nats.Msg) {
 		f.respondStatus(m, msg)
 		return
 	}
-	f.seen = append(f.seen, seenRequest{
-		member: m.id, subject: msg.Subject, endpoint: endpoint,
-		requestID: msg.Header.Get(HeaderRequestID), header: msg.Header,
-	})
+	f.see(m, msg, endpoint)
 	if len(f.failures) > 0 {
 		fl := f.failures[0]
 		f.failures = f.failures[1:]
@@ -169,12 +177,14 @@ func (f *fakeCluster) serve(m *fakeMember, msg *nats.Msg) {
 		return
 	}
 	op, key, _ := strings.Cut(strings.TrimPrefix(endpoint, "kv."), ".")
-	if code, ok := strings.CutPrefix(key, "err."); ok { // key err.<code>: answer that code
+	if code, ok := strings.CutPrefix(key, "err."); ok && op != "put" && op != "del" {
 		n, _ := strconv.Atoi(code)
 		f.fail(msg, n, "asked for "+code, f.leader)
 		return
 	}
 	switch op {
+	case "batch":
+		f.batch(m, msg)
 	case "put", "del":
 		f.write(msg, op, key)
 	case "get":
@@ -193,37 +203,99 @@ func (f *fakeCluster) serve(m *fakeMember, msg *nats.Msg) {
 	}
 }
 
-func (f *fakeCluster) write(msg *nats.Msg, op, key string) {
-	id := msg.Header.Get(HeaderRequestID)
-	if body, ok := f.dedupe[id]; ok && id != "" {
-		f.reply(msg, body)
+// see records a request; a kv.batch request is recorded once per command,
+// with the command's request id.
+func (f *fakeCluster) see(m *fakeMember, msg *nats.Msg, endpoint string) {
+	r := seenRequest{member: m.id, subject: msg.Subject, endpoint: endpoint, requestID: msg.Header.Get(HeaderRequestID), header: msg.Header}
+	var batch pb.KVBatch
+	if endpoint != "kv.batch" || proto.Unmarshal(msg.Data, &batch) != nil {
+		f.seen = append(f.seen, r)
 		return
 	}
-	cur, exists := f.store[key]
+	for _, cmd := range batch.Commands {
+		r.requestID, r.cmd, r.batchSize = cmd.RequestId, cmd, len(batch.Commands)
+		f.seen = append(f.seen, r)
+	}
+}
+
+func (f *fakeCluster) write(msg *nats.Msg, op, key string) {
+	var expected *uint64
 	if exp := msg.Header.Get(HeaderExpectedRevision); exp != "" {
 		n, _ := strconv.ParseUint(exp, 10, 64)
-		if n != cur.rev {
-			h := nats.Header{}
-			h.Set(HeaderServiceErrorCode, "409")
-			h.Set(HeaderServiceError, "revision mismatch")
-			h.Set(HeaderRevision, strconv.FormatUint(cur.rev, 10))
-			_ = msg.RespondMsg(&nats.Msg{Header: h})
-			return
-		}
+		expected = &n
+	}
+	code, rev, desc := f.apply(op, key, msg.Data, msg.Header.Get(HeaderRequestID), expected)
+	switch code {
+	case 200:
+		body, _ := json.Marshal(WriteResponse{Revision: rev})
+		f.reply(msg, body)
+	case 409:
+		h := nats.Header{}
+		h.Set(HeaderServiceErrorCode, "409")
+		h.Set(HeaderServiceError, desc)
+		h.Set(HeaderRevision, strconv.FormatUint(rev, 10))
+		_ = msg.RespondMsg(&nats.Msg{Header: h})
+	default:
+		f.fail(msg, code, desc, f.leader)
+	}
+}
+
+// apply runs one write on the store: the code, revision and reason of its
+// answer. A request id seen before answers its first outcome again.
+func (f *fakeCluster) apply(op, key string, value []byte, id string, expected *uint64) (code int, rev uint64, desc string) {
+	if c, ok := strings.CutPrefix(key, "err."); ok { // key err.<code>: answer that code
+		n, _ := strconv.Atoi(c)
+		return n, 0, "asked for " + c
+	}
+	if r, ok := f.dedupe[id]; ok && id != "" {
+		return 200, r, ""
+	}
+	cur, exists := f.store[key]
+	if expected != nil && *expected != cur.rev {
+		return 409, cur.rev, "revision mismatch"
 	}
 	if op == "del" && !exists {
-		f.fail(msg, 404, "key not found", f.leader)
-		return
+		return 404, 0, "key not found"
 	}
 	f.rev++
 	if op == "put" {
-		f.store[key] = fakeEntry{value: slices.Clone(msg.Data), rev: f.rev}
+		f.store[key] = fakeEntry{value: slices.Clone(value), rev: f.rev}
 	} else {
 		delete(f.store, key)
 	}
-	body, _ := json.Marshal(WriteResponse{Revision: f.rev})
-	f.dedupe[id] = body
-	f.reply(msg, body)
+	f.dedupe[id] = f.rev
+	return 200, f.rev, ""
+}
+
+// batch serves kv.batch: each command as a single write would be, and
+// answers 503 with the leader on a member that does not lead.
+func (f *fakeCluster) batch(m *fakeMember, msg *nats.Msg) {
+	var req pb.KVBatch
+	if err := proto.Unmarshal(msg.Data, &req); err != nil || len(req.Commands) == 0 {
+		f.fail(msg, 400, "bad batch", f.leader)
+		return
+	}
+	reply := &pb.KVBatchReply{Leader: f.leader}
+	for _, cmd := range req.Commands {
+		r := &pb.KVBatchResult{}
+		reply.Results = append(reply.Results, r)
+		if m.id != f.leader {
+			r.Code, r.Description = 503, "not leader"
+			continue
+		}
+		op := "put"
+		if cmd.Op == pb.KVOp_KV_OP_DELETE {
+			op = "del"
+		}
+		var expected *uint64
+		if cmd.HasExpectedRevision {
+			expected = &cmd.ExpectedRevision
+		}
+		code, rev, desc := f.apply(op, cmd.Key, cmd.Value, cmd.RequestId, expected)
+		r.Code, r.Revision, r.Description = uint32(code), rev, desc
+	}
+	body, _ := proto.Marshal(reply)
+	_ = msg.Respond(body)
 }
 
 func (f *fakeCluster) list(msg *nats.Msg) {

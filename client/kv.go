@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/nats-io/nats.go"
+
+	pb "github.com/kontiki-raft/kontiki/messages"
 )
 
 // Put sets key to value and returns the store revision of the write. Every
@@ -23,7 +25,14 @@ func (c *Client) Put(ctx context.Context, key string, value []byte, opts ...PutO
 	for _, o := range opts {
 		o.applyPut(&cfg)
 	}
-	return c.write(ctx, request{op: "put", endpoint: "kv.put." + key, data: value, header: cfg.header()})
+	cfg.fillRequestID()
+	single := func() request {
+		return request{op: "put", endpoint: "kv.put." + key, data: value, header: cfg.header()}
+	}
+	if c.batching() {
+		return c.writeBatched(ctx, cfg.batchedWrite(pb.KVOp_KV_OP_PUT, key, value), single)
+	}
+	return c.write(ctx, single())
 }
 
 // Delete removes key and returns the store revision of the delete. A missing
@@ -36,7 +45,12 @@ func (c *Client) Delete(ctx context.Context, key string, opts ...DeleteOption) (
 	for _, o := range opts {
 		o.applyDelete(&cfg)
 	}
-	return c.write(ctx, request{op: "del", endpoint: "kv.del." + key, header: cfg.header()})
+	cfg.fillRequestID()
+	single := func() request { return request{op: "del", endpoint: "kv.del." + key, header: cfg.header()} }
+	if c.batching() {
+		return c.writeBatched(ctx, cfg.batchedWrite(pb.KVOp_KV_OP_DELETE, key, nil), single)
+	}
+	return c.write(ctx, single())
 }
 
 // write sends a put or del to the leader and decodes {"revision":N}.
@@ -53,15 +67,30 @@ func (c *Client) write(ctx context.Context, r request) (uint64, error) {
 	return resp.Revision, nil
 }
 
-// header builds the headers of a write: a request id (random unless given)
-// and the compare-and-swap expectation.
+// fillRequestID gives the write a random request id unless one was given.
+func (w *writeConfig) fillRequestID() {
+	if w.requestID == "" {
+		w.requestID = newRequestID()
+	}
+}
+
+// batching: writes go through kv.batch when batching is on and a leader is
+// known (until one is, the single-write path finds it).
+func (c *Client) batching() bool { return !c.opts.NoBatching && c.leader.Load() != 0 }
+
+// batchedWrite is the write as a command of a kv.batch request.
+func (w writeConfig) batchedWrite(op pb.KVOp, key string, value []byte) *batchedWrite {
+	cmd := &pb.KVCommand{Op: op, Key: key, Value: value, RequestId: w.requestID,
+		HasExpectedRevision: w.hasExpected, ExpectedRevision: w.expected}
+	size := len(key) + len(value) + len(w.requestID) + commandOverhead
+	return &batchedWrite{cmd: cmd, size: size, done: make(chan struct{})}
+}
+
+// header builds the headers of a write: its request id and the
+// compare-and-swap expectation.
 func (w writeConfig) header() nats.Header {
 	h := nats.Header{}
-	id := w.requestID
-	if id == "" {
-		id = newRequestID()
-	}
-	h.Set(HeaderRequestID, id)
+	h.Set(HeaderRequestID, w.requestID)
 	if w.hasExpected {
 		h.Set(HeaderExpectedRevision, strconv.FormatUint(w.expected, 10))
 	}

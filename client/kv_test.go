@@ -48,7 +48,7 @@ func TestPutGetDelete(t *testing.T) {
 }
 
 func TestCompareAndSwap(t *testing.T) {
-	c, fc := newTestClient(t, Options{})
+	c, fc := newTestClient(t, Options{NoBatching: true}) // the kv.put header; batched: TestBatchedWritesKeepTheirOptionsAndErrors
 	ctx := context.Background()
 	rev, err := c.Put(ctx, "k", []byte("1"), WithExpectedRevision(0))
 	if err != nil {

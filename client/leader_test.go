@@ -153,7 +153,7 @@ func TestFallbackWhenLeaderSilent(t *testing.T) {
 		t.Fatal(err)
 	}
 	rs = fc.requests()
-	if last := rs[len(rs)-1]; last.subject != "kontiki.t.member.3.kv.put.a" {
+	if last := rs[len(rs)-1]; last.subject != "kontiki.t.member.3.kv.batch" {
 		t.Fatalf("after learning 3: %s", last.subject)
 	}
 }

@@ -44,6 +44,11 @@ type Options struct {
 	// StatusQuiet is how long Status waits after the latest answer for more
 	// members (default 250ms).
 	StatusQuiet time.Duration
+	// NoBatching sends every Put and Delete as a request of its own
+	// (kv.put, kv.del). By default the writes that callers issue while
+	// earlier ones are in flight travel to the leader together in one
+	// kv.batch request; each keeps its own request id, result and error.
+	NoBatching bool
 }
 
 func (o Options) withDefaults() Options {

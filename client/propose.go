@@ -13,6 +13,7 @@ func (c *Client) Propose(ctx context.Context, cmd []byte, opts ...ProposeOption)
 	for _, o := range opts {
 		o.applyPropose(&cfg)
 	}
+	cfg.fillRequestID()
 	msg, err := c.do(ctx, request{op: "propose", endpoint: "propose", data: cmd, header: cfg.header(), toLeader: true, atMostOnce: true})
 	if err != nil {
 		return nil, err

@@ -23,13 +23,16 @@ type request struct {
 	// proposed" (429, 503, no responders) are retried; a timeout or 504
 	// goes back to the caller.
 	atMostOnce bool
+	// firstAttempt: attempts already spent elsewhere (a batch), counted
+	// against Options.Retries.
+	firstAttempt int
 }
 
 // do runs r until it succeeds, fails for good, runs out of retries or ctx is
 // done. It returns the successful reply.
 func (c *Client) do(ctx context.Context, r request) (*nats.Msg, error) {
 	pauses := 0
-	for attempt := 0; ; attempt++ {
+	for attempt := r.firstAttempt; ; attempt++ {
 		target := uint64(0)
 		subject := c.subj.any(r.endpoint)
 		if r.toLeader {
