@@ -31,50 +31,73 @@ func (s *Service) write(req micro.Request, op pb.KVOp, key, memberSuffix string)
 		s.respondError(req, badHeader)
 		return
 	}
-	if err := kv.ValidKey(key); err != nil {
-		s.respondError(req, newError(400, err.Error()))
-		return
-	}
-	var cmd []byte
-	var encErr error
-	if op == pb.KVOp_KV_OP_PUT {
-		if len(req.Data()) > s.maxValue {
-			s.respondError(req, newError(413, "value of "+strconv.Itoa(len(req.Data()))+" bytes exceeds the limit of "+strconv.Itoa(s.maxValue)))
-			return
-		}
-		cmd, encErr = kv.EncodePut(key, req.Data(), opts)
-	} else {
-		if len(req.Data()) > 0 {
-			s.respondError(req, newError(400, "del takes no body"))
-			return
-		}
-		cmd, encErr = kv.EncodeDelete(key, opts)
-	}
-	if encErr != nil {
-		s.respondError(req, newError(400, encErr.Error()))
+	cmd, bad := encodeWrite(op, key, req.Data(), opts, s.maxValue)
+	if bad != nil {
+		s.respondError(req, bad)
 		return
 	}
 	s.proposeOrForward(req, cmd, memberSuffix, func(result []byte) { s.answerWrite(req, result) })
 }
 
+// encodeWrite validates one put or del as the edge does (key syntax, value
+// size, no body on a del) and encodes it; kv.batch validates each of its
+// commands through it too, so both endpoints refuse the same writes with the
+// same codes.
+func encodeWrite(op pb.KVOp, key string, value []byte, opts kv.WriteOptions, maxValue int) ([]byte, *serviceError) {
+	if err := kv.ValidKey(key); err != nil {
+		return nil, newError(400, err.Error())
+	}
+	var cmd []byte
+	var err error
+	switch op {
+	case pb.KVOp_KV_OP_PUT:
+		if len(value) > maxValue {
+			return nil, newError(413, "value of "+strconv.Itoa(len(value))+" bytes exceeds the limit of "+strconv.Itoa(maxValue))
+		}
+		cmd, err = kv.EncodePut(key, value, opts)
+	case pb.KVOp_KV_OP_DELETE:
+		if len(value) > 0 {
+			return nil, newError(400, "del takes no body")
+		}
+		cmd, err = kv.EncodeDelete(key, opts)
+	default:
+		return nil, newError(400, "unknown op "+op.String())
+	}
+	if err != nil {
+		return nil, newError(400, err.Error())
+	}
+	return cmd, nil
+}
+
 // answerWrite turns the store's result into the reply; it runs on the
 // applier's goroutine, so it only encodes and publishes.
 func (s *Service) answerWrite(req micro.Request, result []byte) {
-	res, err := kv.DecodeResult(result)
-	if err != nil {
-		s.respondError(req, newError(500, "undecodable state machine result: "+err.Error()))
+	rev, e := writeOutcome(result)
+	if e != nil {
+		s.respondError(req, e)
 		return
 	}
 	leader := micro.Headers{client.HeaderLeader: []string{strconv.FormatUint(s.cfg.ID, 10)}}
+	s.respondJSON(req, client.WriteResponse{Revision: rev}, leader)
+}
+
+// writeOutcome reads the store's result for a put or del: the write's
+// revision, or the service error it is answered with (on 409 rev is the
+// key's current mod revision, also in the error's Kontiki-Revision).
+func writeOutcome(result []byte) (rev uint64, e *serviceError) {
+	res, err := kv.DecodeResult(result)
+	if err != nil {
+		return 0, newError(500, "undecodable state machine result: "+err.Error())
+	}
 	switch res.Status {
 	case pb.KVStatus_KV_STATUS_OK:
-		s.respondJSON(req, client.WriteResponse{Revision: res.Revision}, leader)
+		return res.Revision, nil
 	case pb.KVStatus_KV_STATUS_NOT_FOUND:
-		s.respondError(req, newError(404, "key not found"))
+		return 0, newError(404, "key not found")
 	case pb.KVStatus_KV_STATUS_CONFLICT:
-		s.respondError(req, newError(409, "revision conflict").with(client.HeaderRevision, strconv.FormatUint(res.Revision, 10)))
+		return res.Revision, newError(409, "revision conflict").with(client.HeaderRevision, strconv.FormatUint(res.Revision, 10))
 	default:
-		s.respondError(req, newError(400, res.Error))
+		return 0, newError(400, res.Error)
 	}
 }
 

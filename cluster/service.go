@@ -120,6 +120,7 @@ func (s *Service) addEndpoints() error {
 				endpoint{name: base.name + "del", subject: base.prefix + ".del.>", keyPrefix: base.prefix + ".del.", handler: s.del, inline: true},
 				endpoint{name: base.name + "list", subject: base.prefix + ".list", handler: s.list},
 				endpoint{name: base.name + "watch", subject: base.prefix + ".watch", handler: s.watch},
+				endpoint{name: base.name + "batch", subject: base.prefix + ".batch", handler: s.batch, inline: true},
 			)
 		}
 		eps = append(eps, endpoint{name: "snapshot", subject: s.subj.admin("snapshot"), handler: s.snapshotSave})
