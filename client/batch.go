@@ -43,7 +43,7 @@ const (
 
 // batchedWrite is one caller's write on its way through a batch.
 type batchedWrite struct {
-	cmd  *pb.KVCommand
+	cmd  pb.KVCommand
 	size int
 	done chan struct{} // closed once the fields below are set
 	rev  uint64
@@ -160,7 +160,7 @@ func (c *Client) batchBytes() int { return int(c.nc.MaxPayload()) - batchOverhea
 func (c *Client) sendBatch(ctx context.Context, batch []*batchedWrite) {
 	req := &pb.KVBatch{Commands: make([]*pb.KVCommand, len(batch))}
 	for i, w := range batch {
-		req.Commands[i] = w.cmd
+		req.Commands[i] = &w.cmd
 	}
 	data, err := proto.Marshal(req)
 	if err != nil {

@@ -80,10 +80,10 @@ func (c *Client) batching() bool { return !c.opts.NoBatching && c.leader.Load() 
 
 // batchedWrite is the write as a command of a kv.batch request.
 func (w writeConfig) batchedWrite(op pb.KVOp, key string, value []byte) *batchedWrite {
-	cmd := &pb.KVCommand{Op: op, Key: key, Value: value, RequestId: w.requestID,
-		HasExpectedRevision: w.hasExpected, ExpectedRevision: w.expected}
-	size := len(key) + len(value) + len(w.requestID) + commandOverhead
-	return &batchedWrite{cmd: cmd, size: size, done: make(chan struct{})}
+	bw := &batchedWrite{size: len(key) + len(value) + len(w.requestID) + commandOverhead, done: make(chan struct{})}
+	bw.cmd.Op, bw.cmd.Key, bw.cmd.Value, bw.cmd.RequestId = op, key, value, w.requestID
+	bw.cmd.HasExpectedRevision, bw.cmd.ExpectedRevision = w.hasExpected, w.expected
+	return bw
 }
 
 // header builds the headers of a write: its request id and the

@@ -50,6 +50,14 @@ type PeerTransport struct {
 	members map[uint64]bool
 	sub     *nats.Subscription
 	snaps   *snapshotSender
+
+	// sendMu guards the encoding buffer and the subject cache of publish,
+	// which the node and the log writer both call. The buffer is reused:
+	// Publish has copied the bytes into the connection's buffer when it
+	// returns.
+	sendMu   sync.Mutex
+	sendBuf  []byte
+	subjects map[uint64]string
 }
 
 // NewPeerTransport creates the transport of node self of the cluster named
@@ -208,10 +216,21 @@ func (t *PeerTransport) Send(ctx actor.SenderContext, msgs []*pb.Message) {
 }
 
 func (t *PeerTransport) publish(to uint64, msgs []*pb.Message) {
-	data, err := proto.Marshal(&pb.Batch{FormatVersion: pb.FormatVersion, Cluster: t.cluster, ClusterId: t.clusterID, Incarnation: t.incs.self, From: t.self, To: to, Messages: msgs})
-	if err == nil {
-		err = t.nc.Publish(t.subj.raft(to, t.self), data)
+	t.sendMu.Lock()
+	subject, ok := t.subjects[to]
+	if !ok {
+		if t.subjects == nil {
+			t.subjects = map[uint64]string{}
+		}
+		subject = t.subj.raft(to, t.self)
+		t.subjects[to] = subject
 	}
+	data, err := proto.MarshalOptions{}.MarshalAppend(t.sendBuf[:0], &pb.Batch{FormatVersion: pb.FormatVersion, Cluster: t.cluster, ClusterId: t.clusterID, Incarnation: t.incs.self, From: t.self, To: to, Messages: msgs})
+	if err == nil {
+		err = t.nc.Publish(subject, data)
+		t.sendBuf = data
+	}
+	t.sendMu.Unlock()
 	if err != nil {
 		t.Stats.SendErrors.Add(1)
 		t.logger.Debug("raft send failed", "to", to, "err", err)
