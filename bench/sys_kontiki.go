@@ -1,6 +1,7 @@
 // Kontiki: three members with write-ahead logs, each on its own embedded
-// nats-server (servers clustered by routes), the daemon's default settings;
-// clients through the Go client.
+// nats-server and connected to it in-process as the daemon is (servers
+// clustered by routes), the daemon's default settings; clients through the
+// Go client.
 package main
 
 import (
@@ -57,7 +58,7 @@ func startKontiki(ctx context.Context, dir string, logw io.Writer, setup kontiki
 	}
 	peers := []uint64{1, 2, 3}
 	for i, id := range peers {
-		nc, err := nats.Connect(servers[i].ClientURL(), nats.Name("kontiki-member-"+strconv.FormatUint(id, 10)))
+		nc, err := nats.Connect(servers[i].ClientURL(), nats.Name("kontiki-member-"+strconv.FormatUint(id, 10)), nats.InProcessServer(servers[i]))
 		if err != nil {
 			k.close(ctx)
 			return nil, err
