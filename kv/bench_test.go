@@ -323,6 +323,24 @@ func BenchmarkOrdered(b *testing.B) {
 			b.StartTimer()
 		}
 	})
+	// Overwrites that copy the record (a capture holds the old one):
+	// replace finds the old record's slot in its chunk.
+	b.Run("replace-in-100000", func(b *testing.B) {
+		o, _ := setup(b)
+		recs := o.records()
+		rng := rand.New(rand.NewPCG(4, 4))
+		order := make([]int, b.N)
+		for i := range order {
+			order[i] = rng.IntN(len(recs))
+		}
+		b.ResetTimer()
+		for _, i := range order {
+			old := recs[i]
+			r := &record{key: old.key, value: old.value}
+			o.replace(old, r)
+			recs[i] = r
+		}
+	})
 	b.Run("delete-from-110000", func(b *testing.B) {
 		o, recs := setup(b)
 		b.ResetTimer()
@@ -336,6 +354,36 @@ func BenchmarkOrdered(b *testing.B) {
 			for _, r := range recs[from:to] {
 				o.delete(r.key)
 			}
+		}
+	})
+}
+
+// BenchmarkDedupe measures the request-id table alone, full at 100k ids
+// (crypto/rand.Text, as clients make them), each op as Apply does it for
+// a stamped command with a new id: expire (one id leaves by the index
+// window), lookup (a miss), add.
+func BenchmarkDedupe(b *testing.B) {
+	const n, t0 = 100_000, 1_700_000_000_000
+	b.Run("expire-lookup-add-at-100000", func(b *testing.B) {
+		ids := make([]string, n+b.N)
+		for i := range ids {
+			ids[i] = crand.Text()
+		}
+		d := newDedupe(n, DefaultDedupeTTL.Milliseconds(), n)
+		for i, id := range ids[:n] {
+			idx := uint64(i + 1)
+			d.expire(idx, t0+int64(i/10))
+			d.add(id, result{revision: idx}, idx, t0+int64(i/10))
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := n; i < len(ids); i++ {
+			idx, tm := uint64(i+1), t0+int64(i/10)
+			d.expire(idx, tm)
+			if _, seen := d.lookup(ids[i]); seen {
+				b.Fatal("seen")
+			}
+			d.add(ids[i], result{revision: idx}, idx, tm)
 		}
 	})
 }
