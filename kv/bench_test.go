@@ -3,6 +3,7 @@
 package kv
 
 import (
+	crand "crypto/rand"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -155,6 +156,42 @@ func BenchmarkApplyPut(b *testing.B) {
 			s.Apply(base+uint64(i+1), c)
 		}
 	})
+	// The cluster benchmark's hot case: 128-byte overwrites of keys drawn
+	// uniformly from 100k, each with a fresh client request id
+	// (crypto/rand.Text, as the client makes them) and the leader's stamp
+	// (10 puts a millisecond: ids leave the table by the index window), and
+	// a capture every 10000 applies as the node's snapshot policy takes
+	// them, so most overwrites replace a record a capture holds. The first
+	// 100k such puts, untimed, fill the request-id table: the timed ones
+	// each add an id and expire one.
+	b.Run("overwrite-100000-keys-random-request-id-capture-per-10000", func(b *testing.B) {
+		const n, t0 = 100_000, 1_700_000_000_000
+		s := filled(b, n)
+		value := make([]byte, 128)
+		cmds := make([][]byte, n+b.N)
+		for i := range cmds {
+			c, err := EncodePut(fmt.Sprintf("key.%08d", rng.IntN(n)), value, WriteOptions{RequestID: crand.Text()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			cmds[i] = StampLeaderTime(c, t0+int64(i/10))
+		}
+		for i, c := range cmds[:n] {
+			s.Apply(uint64(n+i+1), c)
+		}
+		cmds = cmds[n:]
+		base := s.AppliedIndex()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i, c := range cmds {
+			if i%10_000 == 0 {
+				if _, err := s.CaptureSnapshot(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			s.Apply(base+uint64(i+1), c)
+		}
+	})
 }
 
 func BenchmarkList(b *testing.B) {
@@ -286,6 +323,24 @@ func BenchmarkOrdered(b *testing.B) {
 			b.StartTimer()
 		}
 	})
+	// Overwrites that copy the record (a capture holds the old one):
+	// replace finds the old record's slot in its chunk.
+	b.Run("replace-in-100000", func(b *testing.B) {
+		o, _ := setup(b)
+		recs := o.records()
+		rng := rand.New(rand.NewPCG(4, 4))
+		order := make([]int, b.N)
+		for i := range order {
+			order[i] = rng.IntN(len(recs))
+		}
+		b.ResetTimer()
+		for _, i := range order {
+			old := recs[i]
+			r := &record{key: old.key, value: old.value}
+			o.replace(old, r)
+			recs[i] = r
+		}
+	})
 	b.Run("delete-from-110000", func(b *testing.B) {
 		o, recs := setup(b)
 		b.ResetTimer()
@@ -299,6 +354,36 @@ func BenchmarkOrdered(b *testing.B) {
 			for _, r := range recs[from:to] {
 				o.delete(r.key)
 			}
+		}
+	})
+}
+
+// BenchmarkDedupe measures the request-id table alone, full at 100k ids
+// (crypto/rand.Text, as clients make them), each op as Apply does it for
+// a stamped command with a new id: expire (one id leaves by the index
+// window), lookup (a miss), add.
+func BenchmarkDedupe(b *testing.B) {
+	const n, t0 = 100_000, 1_700_000_000_000
+	b.Run("expire-lookup-add-at-100000", func(b *testing.B) {
+		ids := make([]string, n+b.N)
+		for i := range ids {
+			ids[i] = crand.Text()
+		}
+		d := newDedupe(n, DefaultDedupeTTL.Milliseconds(), n)
+		for i, id := range ids[:n] {
+			idx := uint64(i + 1)
+			d.expire(idx, t0+int64(i/10))
+			d.add(id, result{revision: idx}, idx, t0+int64(i/10))
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := n; i < len(ids); i++ {
+			idx, tm := uint64(i+1), t0+int64(i/10)
+			d.expire(idx, tm)
+			if _, seen := d.lookup(ids[i]); seen {
+				b.Fatal("seen")
+			}
+			d.add(ids[i], result{revision: idx}, idx, tm)
 		}
 	})
 }

@@ -6,20 +6,23 @@ package kv
 import (
 	"cmp"
 	"fmt"
+	"hash/maphash"
 	"slices"
 )
 
 // dedupeEntry remembers the result of the command that carried a request id.
 // id, result, index and timeMs never change after add, so a capture may read
-// them while Apply goes on; live is the table's bookkeeping, which captures
-// never read.
+// them while Apply goes on; hash, next and live are the table's bookkeeping,
+// which captures never read.
 type dedupeEntry struct {
 	id     string
 	result result
 	index  uint64 // raft index of the command
 	timeMs int64  // the command's leader_time_unix_ms; <= 0 means unstamped
 
-	live bool // in the table; false once removed (the queues drop it lazily)
+	hash uint64       // d.hash(id): the entry's key in byHash
+	next *dedupeEntry // the next live entry with the same hash (rare)
+	live bool         // in the table; false once removed (the queues drop it lazily)
 }
 
 // timeSlot is an entry's place in dedupe.byTime. It carries the sort key, so
@@ -52,12 +55,20 @@ type timeSlot struct {
 // image's entries, which it checks are in increasing index order, to a
 // fresh table. So byIndex is a queue in index order, not a heap. Removal
 // (expiry by time, eviction, expiry by index) marks the entry dead and
-// deletes it from byID; byIndex and byTime drop a dead entry when it
+// unlinks it from its chain in byHash; byIndex and byTime drop a dead entry when it
 // reaches their front, and compact drops the rest once they outnumber the
 // live ones (plus a small slack), which bounds the memory they hold.
 //
-// Invariants: byID holds the live entries (the table), and e.live is true
-// exactly for them; byIndex[head:] holds every live entry, in strictly
+// The table is keyed by a 64-bit hash of the request id rather than by the
+// id: a map of integers is probed without reading the ids' bytes (on a
+// removal in particular, whose id is in no cache), and holds no pointer to
+// them. Entries whose ids share a hash form a chain in which lookups
+// compare the full id, so outcomes do not depend on the hash or its seed,
+// which differ between replicas and runs: only the speed does.
+//
+// Invariants: the chains of byHash hold the live entries (the table), each
+// once, each in the chain at its own hash, and e.live is true exactly for
+// them; live is their number; byIndex[head:] holds every live entry, in strictly
 // increasing index order, and some dead ones; byTime is a min-heap by
 // (timeMs, index), unique since indexes are, holding a slot for every live
 // stamped entry (timeMs > 0), and for some dead ones; stamped is the number
@@ -68,7 +79,10 @@ type dedupe struct {
 	ttlMs      int64
 	maxEntries int
 
-	byID    map[string]*dedupeEntry
+	byHash  map[uint64]*dedupeEntry // hash -> the first entry of its chain
+	live    int
+	seed    maphash.Seed
+	mask    uint64         // ANDed into every hash: all ones; tests narrow it to force collisions
 	byIndex []*dedupeEntry // byIndex[:head] is nil
 	head    int
 	byTime  []timeSlot
@@ -87,13 +101,31 @@ const dedupeChunk = 64
 const dedupeSlack = 64
 
 func newDedupe(window uint64, ttlMs int64, maxEntries int) *dedupe {
-	return &dedupe{window: window, ttlMs: ttlMs, maxEntries: maxEntries, byID: map[string]*dedupeEntry{}}
+	return &dedupe{
+		window: window, ttlMs: ttlMs, maxEntries: maxEntries,
+		byHash: map[uint64]*dedupeEntry{}, seed: maphash.MakeSeed(), mask: ^uint64(0),
+	}
+}
+
+// hash returns the key of request id in byHash.
+func (d *dedupe) hash(id string) uint64 {
+	return maphash.String(d.seed, id) & d.mask
+}
+
+// find returns the live entry of request id, or nil.
+func (d *dedupe) find(id string) *dedupeEntry {
+	for e := d.byHash[d.hash(id)]; e != nil; e = e.next {
+		if e.id == id {
+			return e
+		}
+	}
+	return nil
 }
 
 // lookup returns the remembered result of request id.
 func (d *dedupe) lookup(id string) (result, bool) {
-	e, ok := d.byID[id]
-	if !ok {
+	e := d.find(id)
+	if e == nil {
 		return result{}, false
 	}
 	return e.result, true
@@ -106,7 +138,7 @@ func (d *dedupe) add(id string, res result, index uint64, timeMs int64) {
 	if n := len(d.byIndex); n > d.head && d.byIndex[n-1].index >= index {
 		panic(fmt.Sprintf("kv: dedupe entry at index %d added after one at %d (a bug)", index, d.byIndex[n-1].index))
 	}
-	for len(d.byID) >= d.maxEntries {
+	for d.live >= d.maxEntries {
 		e := d.oldest()
 		if e == nil {
 			break
@@ -118,8 +150,10 @@ func (d *dedupe) add(id string, res result, index uint64, timeMs int64) {
 	}
 	e := &d.free[0]
 	d.free = d.free[1:]
-	*e = dedupeEntry{id: id, result: res, index: index, timeMs: timeMs, live: true}
-	d.byID[id] = e
+	h := d.hash(id)
+	*e = dedupeEntry{id: id, result: res, index: index, timeMs: timeMs, hash: h, next: d.byHash[h], live: true}
+	d.byHash[h] = e
+	d.live++
 	d.byIndex = append(d.byIndex, e)
 	if timeMs > 0 {
 		d.pushTime(timeSlot{timeMs: timeMs, index: index, e: e})
@@ -170,7 +204,20 @@ func (d *dedupe) oldest() *dedupeEntry {
 // remove takes the live entry e out of the table; byIndex and byTime drop
 // it later.
 func (d *dedupe) remove(e *dedupeEntry) {
-	delete(d.byID, e.id)
+	switch first := d.byHash[e.hash]; {
+	case first == e && e.next == nil:
+		delete(d.byHash, e.hash)
+	case first == e:
+		d.byHash[e.hash] = e.next
+	default:
+		p := first
+		for p.next != e {
+			p = p.next
+		}
+		p.next = e.next
+	}
+	e.next = nil
+	d.live--
 	e.live = false
 	if e.timeMs > 0 {
 		d.stamped--
@@ -183,7 +230,7 @@ func (d *dedupe) remove(e *dedupeEntry) {
 // is O(1).
 func (d *dedupe) compact() {
 	d.oldest() // drop those at the front now: copyEntries then usually finds none
-	if live := len(d.byID); len(d.byIndex)-live > live+dedupeSlack {
+	if live := d.live; len(d.byIndex)-live > live+dedupeSlack {
 		kept := d.byIndex[:0]
 		for _, e := range d.byIndex[d.head:] {
 			if e.live {
@@ -210,13 +257,13 @@ func (d *dedupe) compact() {
 
 // copyEntries returns the live entries, in index order, in a slice of their
 // own. An entry's id, result, index and time never change after add (only
-// live does), so they may be read while Apply goes on.
+// the bookkeeping does), so they may be read while Apply goes on.
 func (d *dedupe) copyEntries() []*dedupeEntry {
 	queue := d.byIndex[d.head:]
-	if len(queue) == len(d.byID) {
+	if len(queue) == d.live {
 		return slices.Clone(queue) // no dead entries (the usual case)
 	}
-	out := make([]*dedupeEntry, 0, len(d.byID))
+	out := make([]*dedupeEntry, 0, d.live)
 	for _, e := range queue {
 		if e.live {
 			out = append(out, e)

@@ -97,7 +97,7 @@ func TestDedupeSizeBound(t *testing.T) {
 		put(t, s, uint64(i), "k", "v", WriteOptions{RequestID: fmt.Sprint("r", i)})
 	}
 	// r1, r2 were evicted (lowest index first); r3..r5 remain.
-	if n := len(s.dedupe.byID); n != 3 {
+	if n := s.dedupe.live; n != 3 {
 		t.Fatalf("table holds %d entries", n)
 	}
 	wantStatus(t, put(t, s, 6, "k", "v", WriteOptions{RequestID: "r3"}), statusOK, 3)
@@ -192,12 +192,25 @@ func (m *dedupeModel) add(id string, res result, index uint64, timeMs int64) {
 func checkDedupe(t *testing.T, step int, d *dedupe, m *dedupeModel) {
 	t.Helper()
 	got := d.copyEntries()
-	if len(got) != len(m.entries) || len(d.byID) != len(m.entries) {
-		t.Fatalf("step %d: %d entries copied, %d in byID, want %d", step, len(got), len(d.byID), len(m.entries))
+	chained := 0
+	for h, first := range d.byHash {
+		if first == nil {
+			t.Fatalf("step %d: byHash[%#x] is nil", step, h)
+		}
+		for e := first; e != nil; e = e.next {
+			if !e.live || e.hash != h || d.hash(e.id) != h {
+				t.Fatalf("step %d: entry %q (live %v) in the chain at %#x", step, e.id, e.live, h)
+			}
+			chained++
+		}
+	}
+	if len(got) != len(m.entries) || d.live != len(m.entries) || chained != len(m.entries) {
+		t.Fatalf("step %d: %d entries copied, %d counted live, %d in byHash, want %d",
+			step, len(got), d.live, chained, len(m.entries))
 	}
 	for i, e := range got {
 		w := &m.entries[i]
-		if e.id != w.id || e.result != w.result || e.index != w.index || e.timeMs != w.timeMs || !e.live || d.byID[e.id] != e {
+		if e.id != w.id || e.result != w.result || e.index != w.index || e.timeMs != w.timeMs || !e.live || d.find(e.id) != e {
 			t.Fatalf("step %d: entry %d is %+v, want %+v", step, i, *e, *w)
 		}
 		if res, ok := d.lookup(w.id); !ok || res != w.result {
@@ -240,23 +253,28 @@ func checkDedupe(t *testing.T, step int, d *dedupe, m *dedupeModel) {
 
 // TestDedupeMatchesModel runs random expiries and adds (leader clocks that
 // step back, unstamped commands, retried ids) against the table and the
-// model, under limits where each of window, TTL and size does the expiring.
+// model, under limits where each of window, TTL and size does the expiring,
+// and with a hash narrowed to 2 bits, so that most ids share their hash with
+// others and lookups and removals walk chains.
 func TestDedupeMatchesModel(t *testing.T) {
 	for _, tc := range []struct {
 		window uint64
 		ttlMs  int64
 		max    int
+		mask   uint64
 		// Expiry by time leaves dead entries inside byIndex; expiry by
 		// index and eviction leave dead slots in byTime.
 		wantDeadInQueue, wantDeadInHeap bool
 	}{
-		{40, 100, 25, true, true},                // all three
-		{1_000_000, 300, 1_000_000, true, false}, // leader time
-		{150, 1_000_000, 1_000_000, false, true}, // index
-		{1_000_000, 1_000_000, 100, false, true}, // size
+		{40, 100, 25, ^uint64(0), true, true},                // all three
+		{1_000_000, 300, 1_000_000, ^uint64(0), true, false}, // leader time
+		{150, 1_000_000, 1_000_000, ^uint64(0), false, true}, // index
+		{1_000_000, 1_000_000, 100, ^uint64(0), false, true}, // size
+		{40, 100, 25, 3, true, true},                         // all three, colliding hashes
 	} {
-		t.Run(fmt.Sprintf("window=%d,ttl=%d,max=%d", tc.window, tc.ttlMs, tc.max), func(t *testing.T) {
+		t.Run(fmt.Sprintf("window=%d,ttl=%d,max=%d,mask=%#x", tc.window, tc.ttlMs, tc.max, tc.mask), func(t *testing.T) {
 			d := newDedupe(tc.window, tc.ttlMs, tc.max)
+			d.mask = tc.mask
 			m := &dedupeModel{window: tc.window, ttlMs: tc.ttlMs, max: tc.max}
 			rng := rand.New(rand.NewPCG(7, 8))
 			now := int64(10_000)
@@ -282,7 +300,7 @@ func TestDedupeMatchesModel(t *testing.T) {
 					m.add(id, res, idx, tm)
 				}
 				checkDedupe(t, step, d, m)
-				if len(d.byIndex)-d.head > len(d.byID) {
+				if len(d.byIndex)-d.head > d.live {
 					deadInQueue++
 				}
 				if len(d.byTime) > d.stamped {
@@ -313,8 +331,8 @@ func TestDedupeCompactsDeadEntries(t *testing.T) {
 		m.add(fmt.Sprint(i), result{revision: i}, i, int64(i))
 		checkDedupe(t, int(i), d, m)
 	}
-	if len(d.byIndex) > 2*len(d.byID)+dedupeSlack+1 {
-		t.Fatalf("byIndex holds %d slots for %d entries", len(d.byIndex), len(d.byID))
+	if len(d.byIndex) > 2*d.live+dedupeSlack+1 {
+		t.Fatalf("byIndex holds %d slots for %d entries", len(d.byIndex), d.live)
 	}
 
 	// A leader clock that runs backwards puts each new entry at the top of

@@ -145,7 +145,7 @@ func (s *Store) restoreDedupe(entries []*messages.KVDedupe, index uint64) (*dedu
 		case messages.KVStatus_name[int32(e.Result.Status)] == "":
 			return nil, fmt.Errorf("dedupe entry %d: unknown result status %d", i, e.Result.Status)
 		}
-		if _, dup := d.byID[e.RequestId]; dup {
+		if d.find(e.RequestId) != nil {
 			return nil, fmt.Errorf("dedupe entry %d: duplicate request id %q", i, e.RequestId)
 		}
 		d.add(e.RequestId, resultFromProto(e.Result), e.Index, e.LeaderTimeUnixMs)
