@@ -1,7 +1,6 @@
 // Kontiki: three members with write-ahead logs, each on its own embedded
-// nats-server and connected to it in-process as the daemon is (servers
-// clustered by routes), the daemon's default settings; clients through the
-// Go client.
+// nats-server (servers clustered by routes), the daemon's default settings;
+// clients through the Go client.
 package main
 
 import (
@@ -58,7 +57,7 @@ func startKontiki(ctx context.Context, dir string, logw io.Writer, setup kontiki
 	}
 	peers := []uint64{1, 2, 3}
 	for i, id := range peers {
-		nc, err := nats.Connect(servers[i].ClientURL(), nats.Name("kontiki-member-"+strconv.FormatUint(id, 10)), nats.InProcessServer(servers[i]))
+		nc, err := nats.Connect(servers[i].ClientURL(), nats.Name("kontiki-member-"+strconv.FormatUint(id, 10)))
 		if err != nil {
 			k.close(ctx)
 			return nil, err

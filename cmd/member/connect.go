@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -25,10 +24,7 @@ type conn struct {
 
 // connectNATS connects to url and waits until connected or ctx is done:
 // an external server that comes up after the member is waited for.
-//
-// With embedded set (the member runs its own nats-server) the connection is
-// in-process: no socket, no syscalls between the member and its server.
-func connectNATS(ctx context.Context, c *Config, url string, embedded *server.Server, id uint64, logger *slog.Logger) (*conn, error) {
+func connectNATS(ctx context.Context, c *Config, url string, id uint64, logger *slog.Logger) (*conn, error) {
 	logger = logger.With("component", "nats")
 	closed := make(chan struct{})
 	// failing: a failed (re)connect attempt was reported since the last
@@ -67,9 +63,6 @@ func connectNATS(ctx context.Context, c *Config, url string, embedded *server.Se
 			logger.Warn("NATS error", "subject", subject, "err", err)
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
-	}
-	if embedded != nil {
-		opts = append(opts, nats.InProcessServer(embedded))
 	}
 	if c.NATSCreds != "" {
 		opts = append(opts, nats.UserCredentials(c.NATSCreds))

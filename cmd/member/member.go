@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/kontiki-raft/kontiki/actors"
 	"github.com/kontiki-raft/kontiki/cluster"
@@ -40,10 +39,8 @@ type runningMember struct {
 
 // startMember connects to NATS at url, opens the log and starts the member;
 // p reports it from then on.
-// startMember connects to NATS at url, or in-process to embedded when this
-// process runs the member's NATS server, and starts the member.
-func startMember(ctx context.Context, c *Config, url string, embedded *server.Server, p *probe, logger *slog.Logger) (*runningMember, error) {
-	nc, err := connectNATS(ctx, c, url, embedded, c.ID, logger)
+func startMember(ctx context.Context, c *Config, url string, p *probe, logger *slog.Logger) (*runningMember, error) {
+	nc, err := connectNATS(ctx, c, url, c.ID, logger)
 	if err != nil {
 		return nil, err
 	}

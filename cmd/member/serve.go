@@ -33,7 +33,7 @@ func runMember(ctx context.Context, s *session, c *Config) int {
 		url = ns.ClientURL()
 		p.attachServer(ns)
 	}
-	rm, err := startMember(ctx, c, url, ns, p, logger)
+	rm, err := startMember(ctx, c, url, p, logger)
 	if err != nil {
 		stopNATSServer(ns)
 		hs.stop(context.Background())
