@@ -32,6 +32,7 @@ type seenRequest struct {
 	header    nats.Header
 	cmd       *pb.KVCommand // the command, for one of a kv.batch request
 	batchSize int           // the commands in its kv.batch request
+	batchSeq  int           // which kv.batch request (1, 2, …)
 }
 
 // fakeFailure is an error the cluster answers instead of serving.
@@ -53,6 +54,7 @@ type fakeCluster struct {
 	seen     []seenRequest
 	failures []fakeFailure // answered in order, one per request
 	members  map[uint64]*fakeMember
+	batches  int // kv.batch requests seen
 	// gate, when set before requests flow, holds every kv.batch request
 	// until it is closed.
 	gate chan struct{}
@@ -212,8 +214,9 @@ func (f *fakeCluster) see(m *fakeMember, msg *nats.Msg, endpoint string) {
 		f.seen = append(f.seen, r)
 		return
 	}
+	f.batches++
 	for _, cmd := range batch.Commands {
-		r.requestID, r.cmd, r.batchSize = cmd.RequestId, cmd, len(batch.Commands)
+		r.requestID, r.cmd, r.batchSize, r.batchSeq = cmd.RequestId, cmd, len(batch.Commands), f.batches
 		f.seen = append(f.seen, r)
 	}
 }

@@ -45,9 +45,10 @@ type Options struct {
 	// members (default 250ms).
 	StatusQuiet time.Duration
 	// NoBatching sends every Put and Delete as a request of its own
-	// (kv.put, kv.del). By default the writes that callers issue while
-	// earlier ones are in flight travel to the leader together in one
-	// kv.batch request; each keeps its own request id, result and error.
+	// (kv.put, kv.del). By default the writes that callers issue at the
+	// same moment travel to the leader together in one kv.batch request;
+	// each keeps its own request id, result and error, and none waits for a
+	// timer or for a batch to fill.
 	NoBatching bool
 }
 
