@@ -27,6 +27,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -37,8 +39,8 @@ const (
 	// maxBatchesInFlight bounds the batches in flight (and the goroutines
 	// flying them); beyond it, writes wait for a landing.
 	maxBatchesInFlight = 8
-	// MaxBatchCommands is the most commands one kv.batch request carries
-	// (members refuse more).
+	// MaxBatchCommands is the most commands the client puts in one
+	// kv.batch request (members accept up to 4096).
 	MaxBatchCommands = 1024
 	// batchOverhead is the room kept below max_payload for the envelope.
 	batchOverhead = 4 << 10
@@ -63,18 +65,30 @@ type batchedWrite struct {
 // batcher holds the writes waiting for a batch.
 //
 // Invariants (under mu): inflight counts the flights and the pending
-// launch, at most maxBatchesInFlight; launching is set from the write that
-// starts a launch until the launch takes the queue, and while it is set no
-// landing takes the queue (the launch would find it empty); a non-empty
-// queue always has a launch pending or maxBatchesInFlight flights that will
-// take it on landing; flying is the number of commands in flight.
+// launch, at most max; launching is set from the write that starts a launch
+// until the launch takes the queue, and while it is set no landing takes
+// the queue (the launch would find it empty); whoever takes from the queue
+// and leaves writes behind (a batch is full at MaxBatchCommands or the byte
+// limit) starts another launch if it may, so a non-empty queue always has a
+// launch pending or max flights that will take it on landing; flying is the
+// number of commands in flight.
 type batcher struct {
 	mu        sync.Mutex
 	queue     []*batchedWrite
 	inflight  int
 	launching bool
 	flying    int
+	max       int // maxBatchesInFlight; tests lower it
+
+	// offUntil (unix ns): a kv.batch request found no responders (a member
+	// without the endpoint, or a leader that just went away); writes go
+	// alone until then.
+	offUntil atomic.Int64
 }
+
+// batchOffAfterNoResponders is how long writes go alone after a kv.batch
+// request found no responders.
+const batchOffAfterNoResponders = 30 * time.Second
 
 // writeBatched sends w with the writes of other callers and returns its
 // outcome; single is the same write as a request of its own, for retries.
@@ -82,11 +96,7 @@ func (c *Client) writeBatched(ctx context.Context, w *batchedWrite, single func(
 	b := &c.batch
 	b.mu.Lock()
 	b.queue = append(b.queue, w)
-	start := !b.launching && b.inflight < maxBatchesInFlight
-	if start {
-		b.launching = true
-		b.inflight++
-	}
+	start := b.startLaunchLocked()
 	b.mu.Unlock()
 	if start {
 		go c.launch()
@@ -94,8 +104,15 @@ func (c *Client) writeBatched(ctx context.Context, w *batchedWrite, single func(
 	select {
 	case <-w.done:
 	case <-ctx.Done():
-		// The write may still fly: its outcome is unknown to the caller.
-		return 0, ctxError(ctx, "write")
+		select {
+		case <-w.done: // settled meanwhile: report what happened
+		default:
+			if b.unqueue(w) {
+				return 0, fmt.Errorf("%w (the write was not sent)", ctx.Err())
+			}
+			// In a batch already: it may apply (its value was copied).
+			return 0, ctxError(ctx, "write")
+		}
 	}
 	if w.err == nil {
 		return w.rev, nil
@@ -108,12 +125,42 @@ func (c *Client) writeBatched(ctx context.Context, w *batchedWrite, single func(
 	if !retry || c.opts.Retries == 0 {
 		return 0, w.err
 	}
-	if pause && !sleepCtx(ctx, backoffDelay(c.opts.Backoff, 0)) {
-		return 0, w.err
-	}
 	r := single()
 	r.firstAttempt = 1
+	if pause {
+		if !sleepCtx(ctx, backoffDelay(c.opts.Backoff, 0)) {
+			return 0, w.err
+		}
+		r.firstPauses = 1
+	}
 	return c.write(ctx, r)
+}
+
+// startLaunchLocked reports whether the caller must start a launch (and
+// counts it): writes wait and none is pending, and a flight is free.
+func (b *batcher) startLaunchLocked() bool {
+	if b.max == 0 {
+		b.max = maxBatchesInFlight
+	}
+	if len(b.queue) == 0 || b.launching || b.inflight >= b.max {
+		return false
+	}
+	b.launching = true
+	b.inflight++
+	return true
+}
+
+// unqueue removes w if it still waits for a batch.
+func (b *batcher) unqueue(w *batchedWrite) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, q := range b.queue {
+		if q == w {
+			b.queue = append(b.queue[:i], b.queue[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // launch takes the queue once the goroutines made runnable with the one
@@ -124,10 +171,14 @@ func (c *Client) launch() {
 	b.mu.Lock()
 	batch := b.takeLocked(c.batchBytes())
 	b.launching = false
-	if batch == nil { // cannot happen (see batcher); keep the count right
+	if batch == nil { // every queued write was withdrawn by its caller
 		b.inflight--
 	}
+	more := b.startLaunchLocked()
 	b.mu.Unlock()
+	if more {
+		go c.launch()
+	}
 	c.fly(batch)
 }
 
@@ -147,13 +198,19 @@ func (c *Client) fly(batch []*batchedWrite) {
 func (c *Client) land(n int) []*batchedWrite {
 	b := &c.batch
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.flying -= n
 	if len(b.queue) == 0 || b.launching {
 		b.inflight--
+		b.mu.Unlock()
 		return nil
 	}
-	return b.takeLocked(c.batchBytes())
+	batch := b.takeLocked(c.batchBytes())
+	more := b.startLaunchLocked()
+	b.mu.Unlock()
+	if more {
+		go c.launch()
+	}
+	return batch
 }
 
 // takeLocked removes from the queue the writes of the next batch: in order,
@@ -199,7 +256,11 @@ func (c *Client) sendBatch(ctx context.Context, batch []*batchedWrite) {
 	}
 	msg, err := c.attempt(ctx, subject, request{op: "batch", data: data})
 	if err == nil {
+		c.learnLeader(msg)
 		err = replyError(msg)
+	}
+	if errors.Is(err, ErrNoResponders) {
+		c.batch.offUntil.Store(time.Now().Add(batchOffAfterNoResponders).UnixNano())
 	}
 	if err != nil {
 		// The whole request failed: each write decides on its own, by the

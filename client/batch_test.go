@@ -23,7 +23,8 @@ func learnLeader(t *testing.T, c *Client) {
 func TestConcurrentWritesShareABatch(t *testing.T) {
 	c, fc := newTestClient(t, Options{})
 	learnLeader(t, c)
-	fc.gate = make(chan struct{})
+	gate := make(chan struct{})
+	fc.setGate(gate)
 	const writers = 64
 	var wg sync.WaitGroup
 	revs := make([]uint64, writers)
@@ -43,7 +44,7 @@ func TestConcurrentWritesShareABatch(t *testing.T) {
 		defer c.batch.mu.Unlock()
 		return c.batch.flying+len(c.batch.queue) == writers && !c.batch.launching
 	})
-	close(fc.gate)
+	close(gate)
 	wg.Wait()
 	seen := map[uint64]bool{}
 	for i := range writers {
@@ -149,5 +150,150 @@ func TestBatchedWriteWithoutRetriesReturnsTheFirstError(t *testing.T) {
 	}
 	if n := len(fc.requests()); n != 2 {
 		t.Fatalf("%d requests, want the warm-up and one batch", n)
+	}
+}
+
+func TestQueuedWriteIsWithdrawnWhenItsContextEnds(t *testing.T) {
+	c, fc := newTestClient(t, Options{})
+	learnLeader(t, c)
+	c.batch.max = 1
+	gate := make(chan struct{})
+	fc.setGate(gate)
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.Put(context.Background(), "held", []byte("1"))
+		first <- err
+	}()
+	waitFor(t, "the first write in flight", func() bool {
+		c.batch.mu.Lock()
+		defer c.batch.mu.Unlock()
+		return c.batch.flying == 1 && !c.batch.launching
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	value := []byte("2")
+	second := make(chan error, 1)
+	go func() {
+		_, err := c.Put(ctx, "queued", value, WithRequestID("withdrawn"))
+		second <- err
+	}()
+	waitFor(t, "the second write queued", func() bool {
+		c.batch.mu.Lock()
+		defer c.batch.mu.Unlock()
+		return len(c.batch.queue) == 1
+	})
+	cancel()
+	if err := <-second; !errors.Is(err, context.Canceled) {
+		t.Fatalf("withdrawn write: %v", err)
+	}
+	close(gate)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range fc.requests() {
+		if r.requestID == "withdrawn" {
+			t.Fatalf("the withdrawn write was sent: %+v", r)
+		}
+	}
+	if _, _, err := c.Get(context.Background(), "queued"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the withdrawn write applied: %v", err)
+	}
+}
+
+// A batch full at the byte limit leaves writes queued; another launch takes
+// them while flights are free, rather than waiting for a landing.
+func TestFullBatchLeavesTheRestToAnotherLaunch(t *testing.T) {
+	c, fc := newTestClient(t, Options{})
+	learnLeader(t, c)
+	gate := make(chan struct{})
+	fc.setGate(gate)
+	const writers = 12
+	value := make([]byte, c.batchBytes()/3) // two per batch
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = c.Put(context.Background(), fmt.Sprintf("big.%d", i), value)
+		}()
+	}
+	waitFor(t, "every write in a flight or queued", func() bool {
+		c.batch.mu.Lock()
+		defer c.batch.mu.Unlock()
+		return c.batch.flying+len(c.batch.queue) == writers && !c.batch.launching
+	})
+	c.batch.mu.Lock()
+	queued, inflight := len(c.batch.queue), c.batch.inflight
+	c.batch.mu.Unlock()
+	if queued > 0 && inflight < maxBatchesInFlight {
+		t.Fatalf("%d writes queued with only %d of %d flights busy", queued, inflight, maxBatchesInFlight)
+	}
+	close(gate)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("writer %d: %v", i, err)
+		}
+	}
+}
+
+func TestRetryableCommandInABatchIsRetriedAlone(t *testing.T) {
+	for _, code := range []int{429, 503, 504} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			c, fc := newTestClient(t, Options{})
+			learnLeader(t, c)
+			fc.failNextCommands(fakeFailure{code: code})
+			rev, err := c.Put(context.Background(), "k", []byte("v"))
+			if err != nil || rev == 0 {
+				t.Fatalf("put: %d %v", rev, err)
+			}
+			rs := fc.requests()[1:]
+			if len(rs) != 2 || rs[0].endpoint != "kv.batch" || rs[1].endpoint != "kv.put.k" || rs[1].requestID != rs[0].requestID {
+				t.Fatalf("requests %+v", rs)
+			}
+		})
+	}
+	t.Run("no retries", func(t *testing.T) {
+		c, fc := newTestClient(t, Options{Retries: -1})
+		learnLeader(t, c)
+		fc.failNextCommands(fakeFailure{code: 503})
+		if _, err := c.Put(context.Background(), "k", []byte("v")); !errors.Is(err, ErrNoLeader) {
+			t.Fatalf("want the command's 503, got %v", err)
+		}
+		if n := len(fc.requests()); n != 2 {
+			t.Fatalf("%d requests, want the warm-up and one batch", n)
+		}
+	})
+}
+
+// A kv.batch request nobody answers (a member without the endpoint, or a
+// leader gone) sends the write alone, and the next writes too for a while.
+func TestBatchWithoutRespondersTurnsBatchingOff(t *testing.T) {
+	c, fc := newTestClient(t, Options{})
+	learnLeader(t, c)
+	c.leader.Store(9) // no such member: member.9.kv.batch has no responders
+	for _, key := range []string{"a", "b"} {
+		if _, err := c.Put(context.Background(), key, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		rs := fc.requests()
+		if last := rs[len(rs)-1]; last.endpoint != "kv.put."+key {
+			t.Fatalf("%s went as %s", key, last.endpoint)
+		}
+	}
+	if c.batching() {
+		t.Fatal("batching still on")
+	}
+}
+
+func TestRequestIDMustBeUTF8(t *testing.T) {
+	c, fc := newTestClient(t, Options{})
+	learnLeader(t, c)
+	before := len(fc.requests())
+	if _, err := c.Put(context.Background(), "k", []byte("v"), WithRequestID("\xff")); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("want bad request, got %v", err)
+	}
+	if n := len(fc.requests()) - before; n != 0 {
+		t.Fatalf("%d requests sent", n)
 	}
 }

@@ -55,9 +55,12 @@ type fakeCluster struct {
 	failures []fakeFailure // answered in order, one per request
 	members  map[uint64]*fakeMember
 	batches  int // kv.batch requests seen
-	// gate, when set before requests flow, holds every kv.batch request
-	// until it is closed.
+	// gate, when set (setGate), holds every kv.batch request until it is
+	// closed.
 	gate chan struct{}
+	// cmdFailures: the next commands of kv.batch requests are answered with
+	// these codes, in order, instead of being applied.
+	cmdFailures []fakeFailure
 }
 
 type fakeMember struct {
@@ -135,6 +138,19 @@ func (f *fakeCluster) freeze(id uint64) {
 	_ = f.nc.Flush()
 }
 
+func (f *fakeCluster) setGate(g chan struct{}) {
+	f.mu.Lock()
+	f.gate = g
+	f.mu.Unlock()
+}
+
+// failNextCommands makes the next batched commands fail with these codes.
+func (f *fakeCluster) failNextCommands(fs ...fakeFailure) {
+	f.mu.Lock()
+	f.cmdFailures = append(f.cmdFailures, fs...)
+	f.mu.Unlock()
+}
+
 func (f *fakeCluster) setLeader(id uint64) {
 	f.mu.Lock()
 	f.leader = id
@@ -159,8 +175,11 @@ func (f *fakeCluster) serve(m *fakeMember, msg *nats.Msg) {
 	if rest, ok := strings.CutPrefix(endpoint, "member."); ok {
 		_, endpoint, _ = strings.Cut(rest, ".")
 	}
-	if f.gate != nil && endpoint == "kv.batch" {
-		<-f.gate
+	f.mu.Lock()
+	gate := f.gate
+	f.mu.Unlock()
+	if gate != nil && endpoint == "kv.batch" {
+		<-gate
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -284,6 +303,11 @@ func (f *fakeCluster) batch(m *fakeMember, msg *nats.Msg) {
 		reply.Results = append(reply.Results, r)
 		if m.id != f.leader {
 			r.Code, r.Description = 503, "not leader"
+			continue
+		}
+		if len(f.cmdFailures) > 0 {
+			r.Code, r.Description = uint32(f.cmdFailures[0].code), "injected"
+			f.cmdFailures = f.cmdFailures[1:]
 			continue
 		}
 		op := "put"

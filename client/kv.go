@@ -2,10 +2,13 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 
@@ -26,6 +29,9 @@ func (c *Client) Put(ctx context.Context, key string, value []byte, opts ...PutO
 		o.applyPut(&cfg)
 	}
 	cfg.fillRequestID()
+	if err := cfg.validRequestID(); err != nil {
+		return 0, err
+	}
 	single := func() request {
 		return request{op: "put", endpoint: "kv.put." + key, data: value, header: cfg.header()}
 	}
@@ -46,6 +52,9 @@ func (c *Client) Delete(ctx context.Context, key string, opts ...DeleteOption) (
 		o.applyDelete(&cfg)
 	}
 	cfg.fillRequestID()
+	if err := cfg.validRequestID(); err != nil {
+		return 0, err
+	}
 	single := func() request { return request{op: "del", endpoint: "kv.del." + key, header: cfg.header()} }
 	if c.batching() {
 		return c.writeBatched(ctx, cfg.batchedWrite(pb.KVOp_KV_OP_DELETE, key, nil), single)
@@ -74,14 +83,28 @@ func (w *writeConfig) fillRequestID() {
 	}
 }
 
+// validRequestID: a request id is a protobuf string on the wire, so UTF-8
+// (a member would refuse another with 400; in a batch it would spoil the
+// other writes' request).
+func (w *writeConfig) validRequestID() error {
+	if !utf8.ValidString(w.requestID) {
+		return fmt.Errorf("%w: request id %q is not valid UTF-8", ErrBadRequest, w.requestID)
+	}
+	return nil
+}
+
 // batching: writes go through kv.batch when batching is on and a leader is
 // known (until one is, the single-write path finds it).
-func (c *Client) batching() bool { return !c.opts.NoBatching && c.leader.Load() != 0 }
+func (c *Client) batching() bool {
+	return !c.opts.NoBatching && c.leader.Load() != 0 && time.Now().UnixNano() >= c.batch.offUntil.Load()
+}
 
 // batchedWrite is the write as a command of a kv.batch request.
 func (w writeConfig) batchedWrite(op pb.KVOp, key string, value []byte) *batchedWrite {
 	bw := &batchedWrite{size: len(key) + len(value) + len(w.requestID) + commandOverhead, done: make(chan struct{})}
-	bw.cmd.Op, bw.cmd.Key, bw.cmd.Value, bw.cmd.RequestId = op, key, value, w.requestID
+	// The value is copied: a queued write may be marshalled after its
+	// caller gave up and reused the buffer.
+	bw.cmd.Op, bw.cmd.Key, bw.cmd.Value, bw.cmd.RequestId = op, key, bytes.Clone(value), w.requestID
 	bw.cmd.HasExpectedRevision, bw.cmd.ExpectedRevision = w.hasExpected, w.expected
 	return bw
 }

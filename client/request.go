@@ -26,12 +26,13 @@ type request struct {
 	// firstAttempt: attempts already spent elsewhere (a batch), counted
 	// against Options.Retries.
 	firstAttempt int
+	firstPauses  int // pauses already taken, for the backoff's doubling
 }
 
 // do runs r until it succeeds, fails for good, runs out of retries or ctx is
 // done. It returns the successful reply.
 func (c *Client) do(ctx context.Context, r request) (*nats.Msg, error) {
-	pauses := 0
+	pauses := r.firstPauses
 	for attempt := r.firstAttempt; ; attempt++ {
 		target := uint64(0)
 		subject := c.subj.any(r.endpoint)

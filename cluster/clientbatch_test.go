@@ -23,7 +23,7 @@ func TestClientBatchesConcurrentWritesThroughTheLeader(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	revs := map[uint64]string{}
-	errs := make(chan error, writers)
+	errs := make(chan error, writers*each) // never blocks, even under mu
 	for w := range writers {
 		wg.Add(1)
 		go func() {

@@ -156,11 +156,11 @@ func (b *pendingBatch) answer(i int, r *actors.ProposeResult) {
 		}
 	}
 	b.mu.Lock()
-	if b.sent {
+	res := &b.results[i]
+	if b.sent || res.Code != 0 { // late, or a second answer for the command
 		b.mu.Unlock()
 		return
 	}
-	res := &b.results[i]
 	res.Code, res.Revision, res.Description = code, rev, desc
 	if r.Err == nil {
 		b.servedAsLeader = true
@@ -197,11 +197,13 @@ func (b *pendingBatch) expire() {
 // send publishes the reply, once (the caller set sent). Kontiki-Leader is
 // set too when the leader is known, as on the other writes' replies.
 func (b *pendingBatch) send() {
+	// A named leader is newer news than our own leadership: leadership
+	// may have moved while the batch was being answered.
 	switch {
-	case b.servedAsLeader:
-		b.reply.Leader = b.s.cfg.ID
 	case b.namedLeader != 0:
 		b.reply.Leader = b.namedLeader
+	case b.servedAsLeader:
+		b.reply.Leader = b.s.cfg.ID
 	}
 	data, err := marshalBatchReply(&b.reply, int(b.s.cfg.NC.MaxPayload()))
 	if err != nil {

@@ -578,7 +578,8 @@ func (x *KVSnapshot) GetHistory() []*KVEvent {
 type KVBatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// commands, proposed in this order. leader_time_unix_ms is ignored: the
-	// leader stamps its own.
+	// leader stamps its own. A body that does not decode (a string field
+	// that is not valid UTF-8 included) is refused whole with 400.
 	Commands      []*KVCommand `protobuf:"bytes,1,rep,name=commands,proto3" json:"commands,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
