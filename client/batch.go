@@ -156,7 +156,10 @@ func (b *batcher) unqueue(w *batchedWrite) bool {
 	defer b.mu.Unlock()
 	for i, q := range b.queue {
 		if q == w {
-			b.queue = append(b.queue[:i], b.queue[i+1:]...)
+			n := len(b.queue)
+			copy(b.queue[i:], b.queue[i+1:])
+			b.queue[n-1] = nil // the backing array keeps no withdrawn write
+			b.queue = b.queue[:n-1]
 			return true
 		}
 	}
