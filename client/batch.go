@@ -30,8 +30,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	pb "github.com/kontiki-raft/kontiki/messages"
 )
 
@@ -51,7 +49,14 @@ const (
 
 // batchedWrite is one caller's write on its way through a batch.
 type batchedWrite struct {
-	cmd  pb.KVCommand
+	// The command (a KVCommand on the wire, batchwire.go).
+	op          pb.KVOp
+	key         string
+	value       []byte
+	requestID   string
+	hasExpected bool
+	expected    uint64
+
 	size int
 	done chan struct{} // closed once the fields below are set
 	rev  uint64
@@ -186,14 +191,23 @@ func (c *Client) launch() {
 }
 
 // fly sends batch and then every batch that queued meanwhile; it ends the
-// flight (inflight) when nothing waits.
+// flight (inflight) when nothing waits. Its buffers serve each batch in turn.
 func (c *Client) fly(batch []*batchedWrite) {
+	var f flightBuffers
 	for batch != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
-		c.sendBatch(ctx, batch)
+		c.sendBatch(ctx, batch, &f)
 		cancel()
 		batch = c.land(len(batch))
 	}
+}
+
+// flightBuffers are reused by the batches of one flight: the request body
+// (the connection has copied it when the request returns) and the decoded
+// results.
+type flightBuffers struct {
+	body    []byte
+	results []batchResult
 }
 
 // land accounts for a landed batch of n commands and returns the next one,
@@ -242,16 +256,9 @@ func (b *batcher) takeLocked(maxBytes int) []*batchedWrite {
 func (c *Client) batchBytes() int { return int(c.nc.MaxPayload()) - batchOverhead }
 
 // sendBatch sends one kv.batch request and settles every write in it.
-func (c *Client) sendBatch(ctx context.Context, batch []*batchedWrite) {
-	req := &pb.KVBatch{Commands: make([]*pb.KVCommand, len(batch))}
-	for i, w := range batch {
-		req.Commands[i] = &w.cmd
-	}
-	data, err := proto.Marshal(req)
-	if err != nil {
-		settleAll(batch, fmt.Errorf("kontiki: encode batch: %w", err), 0, false)
-		return
-	}
+func (c *Client) sendBatch(ctx context.Context, batch []*batchedWrite, f *flightBuffers) {
+	f.body = appendBatch(f.body[:0], batch)
+	data := f.body
 	target := c.leader.Load()
 	subject := c.subj.any("kv.batch")
 	if target != 0 {
@@ -271,33 +278,34 @@ func (c *Client) sendBatch(ctx context.Context, batch []*batchedWrite) {
 		settleAll(batch, err, target, true)
 		return
 	}
-	var reply pb.KVBatchReply
-	if err := proto.Unmarshal(msg.Data, &reply); err != nil || len(reply.Results) != len(batch) {
-		if err == nil {
-			err = fmt.Errorf("%d results for %d commands", len(reply.Results), len(batch))
-		}
+	leader, results, err := decodeBatchReply(msg.Data, f.results)
+	f.results = results
+	if err == nil && len(results) != len(batch) {
+		err = fmt.Errorf("%d results for %d commands", len(results), len(batch))
+	}
+	if err != nil {
 		// Outcome unknown: a retry with the same request id settles it.
 		settleAll(batch, fmt.Errorf("%w: bad batch reply: %w", ErrTimeout, err), target, true)
 		return
 	}
-	if reply.Leader != 0 {
-		c.leader.Store(reply.Leader)
+	if leader != 0 {
+		c.leader.Store(leader)
 	}
 	for i, w := range batch {
 		w.target = target
-		settle(w, reply.Results[i], reply.Leader)
+		settle(w, &results[i], leader)
 	}
 }
 
 // settle records one command's result.
-func settle(w *batchedWrite, r *pb.KVBatchResult, leader uint64) {
-	switch code := int(r.Code); code {
+func settle(w *batchedWrite, r *batchResult, leader uint64) {
+	switch code := int(r.code); code {
 	case 200:
-		w.rev = r.Revision
+		w.rev = r.revision
 	case 409:
-		w.err = &ConflictError{Revision: r.Revision, Message: r.Description}
+		w.err = &ConflictError{Revision: r.revision, Message: r.description}
 	default:
-		w.err = &Error{Code: code, Message: r.Description, Leader: leader}
+		w.err = &Error{Code: code, Message: r.description, Leader: leader}
 		w.retry = code == 429 || code == 503 || code == 504
 	}
 	close(w.done)

@@ -104,8 +104,8 @@ func (w writeConfig) batchedWrite(op pb.KVOp, key string, value []byte) *batched
 	bw := &batchedWrite{size: len(key) + len(value) + len(w.requestID) + commandOverhead, done: make(chan struct{})}
 	// The value is copied: a queued write may be marshalled after its
 	// caller gave up and reused the buffer.
-	bw.cmd.Op, bw.cmd.Key, bw.cmd.Value, bw.cmd.RequestId = op, key, bytes.Clone(value), w.requestID
-	bw.cmd.HasExpectedRevision, bw.cmd.ExpectedRevision = w.hasExpected, w.expected
+	bw.op, bw.key, bw.value, bw.requestID = op, key, bytes.Clone(value), w.requestID
+	bw.hasExpected, bw.expected = w.hasExpected, w.expected
 	return bw
 }
 
