@@ -1,8 +1,13 @@
 // kv.batch: several puts and deletes in one request, so that the writes a
 // client's callers issue concurrently cost the leader one NATS message, one
 // timer and one reply instead of one of each per write. Each command is
-// validated as a single put or del is (encodeWrite), proposed as its own
+// validated as a single put or del is (checkWrite), proposed as its own
 // entry, in order, and answered on its own in the one KVBatchReply.
+//
+// The leader decodes a batch without proto.Unmarshal: it walks the body with
+// protowire, reads each command through a kv.CommandView (sub-slices of the
+// body, no copies) and proposes the command's own bytes with its time
+// appended (kv.StampLeaderTime), so a valid command costs one allocation.
 //
 // A batch is never forwarded: a follower answers every command 503 (with the
 // leader it knows in KVBatchReply.leader), and the client falls back to the
@@ -16,6 +21,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kontiki-raft/kontiki/actors"
@@ -43,39 +49,96 @@ type batchEntry struct {
 	refused *serviceError
 }
 
-// decodeBatch validates a kv.batch body and encodes each valid command as a
-// log entry stamped with leaderTimeMs (the client's stamp is ignored). A
+// decodeBatch validates a kv.batch body and turns each valid command into a
+// log entry: the command's bytes as received, copied, with leaderTimeMs
+// appended (a later occurrence wins, so the client's stamp is overridden). A
 // whole-request error (not a KVBatch, no commands, too many) is a 400; a
-// command a put or del would refuse gets that refusal and no entry. It only
-// computes, so it can be fuzzed without a cluster.
+// command a put or del would refuse gets that refusal and no entry, and so
+// does a command that is not a KVCommand (malformed, or a key or request_id
+// that is not UTF-8). It only computes, so it can be fuzzed without a
+// cluster.
+//
+// The body is read as proto.Unmarshal reads a KVBatch: field 1 with the
+// bytes wire type is a command; any other field, field 1 with another wire
+// type included, is skipped as an unknown field, and must be well formed.
 func decodeBatch(body []byte, maxValue int, leaderTimeMs int64) ([]batchEntry, *serviceError) {
-	var b pb.KVBatch
-	if err := proto.Unmarshal(body, &b); err != nil {
-		return nil, newError(400, "body is not a KVBatch: "+err.Error())
+	n := 0
+	for off := 0; off < len(body); {
+		_, isCmd, l := nextBatchField(body[off:])
+		if l < 0 {
+			return nil, newError(400, "body is not a KVBatch: malformed field at byte "+strconv.Itoa(off))
+		}
+		if isCmd {
+			n++
+		}
+		off += l
 	}
 	switch {
-	case len(b.Commands) == 0:
+	case n == 0:
 		return nil, newError(400, "empty batch")
-	case len(b.Commands) > maxBatchCommands:
-		return nil, newError(400, "batch of "+strconv.Itoa(len(b.Commands))+" commands exceeds the limit of "+strconv.Itoa(maxBatchCommands))
+	case n > maxBatchCommands:
+		return nil, newError(400, "batch of "+strconv.Itoa(n)+" commands exceeds the limit of "+strconv.Itoa(maxBatchCommands))
 	}
-	entries := make([]batchEntry, len(b.Commands))
-	for i, c := range b.Commands {
-		if len(c.RequestId) > kv.MaxRequestIDBytes {
-			entries[i].refused = newError(400, "request_id longer than "+strconv.Itoa(kv.MaxRequestIDBytes)+" bytes")
-			continue
+	entries := make([]batchEntry, 0, n)
+	for b := body; len(b) > 0; {
+		cmd, isCmd, l := nextBatchField(b) // well formed: checked above
+		b = b[l:]
+		if isCmd {
+			entries = append(entries, batchCommand(cmd, maxValue, leaderTimeMs))
 		}
-		// The leader's time goes in through WriteOptions rather than
-		// kv.StampLeaderTime: the same field, without a second copy.
-		opts := kv.WriteOptions{
-			RequestID:           c.RequestId,
-			HasExpectedRevision: c.HasExpectedRevision,
-			ExpectedRevision:    c.ExpectedRevision,
-			LeaderTimeUnixMs:    leaderTimeMs,
-		}
-		entries[i].data, entries[i].refused = encodeWrite(c.Op, c.Key, c.Value, opts, maxValue)
 	}
 	return entries, nil
+}
+
+// nextBatchField consumes the first field of a KVBatch body b: its length
+// (negative when the field is malformed), and, when it is a
+// command, the command's bytes (a sub-slice of b). The tag rules are
+// proto.Unmarshal's: a field number in 1..2^29-1, no end-group without its
+// group, no reserved wire type.
+func nextBatchField(b []byte) (cmd []byte, isCmd bool, n int) {
+	tag, tn := protowire.ConsumeVarint(b)
+	if tn < 0 {
+		return nil, false, tn
+	}
+	if tag>>3 < uint64(protowire.MinValidNumber) || tag>>3 > uint64(protowire.MaxValidNumber) {
+		return nil, false, -1
+	}
+	num, typ := protowire.Number(tag>>3), protowire.Type(tag&7)
+	if typ == protowire.EndGroupType {
+		return nil, false, -1
+	}
+	if num == batchCommandsField && typ == protowire.BytesType {
+		v, vn := protowire.ConsumeBytes(b[tn:])
+		if vn < 0 {
+			return nil, false, vn
+		}
+		return v, true, tn + vn
+	}
+	vn := protowire.ConsumeFieldValue(num, typ, b[tn:])
+	if vn < 0 {
+		return nil, false, vn
+	}
+	return nil, false, tn + vn
+}
+
+// batchCommandsField is KVBatch.commands' field number.
+const batchCommandsField = 1
+
+// batchCommand validates one command of a batch, in the order of the
+// single-write endpoints' checks, and stamps the entry to propose.
+func batchCommand(cmd []byte, maxValue int, leaderTimeMs int64) batchEntry {
+	v, ok := kv.ParseCommand(cmd)
+	if !ok {
+		return batchEntry{refused: newError(400, "command is not a KVCommand (malformed, or a key or request_id that is not UTF-8)")}
+	}
+	if len(v.RequestID) > kv.MaxRequestIDBytes {
+		return batchEntry{refused: newError(400, "request_id longer than "+strconv.Itoa(kv.MaxRequestIDBytes)+" bytes")}
+	}
+	if e := checkWrite(v.Op, kv.ValidKeyBytes(v.Key), len(v.Value), maxValue); e != nil {
+		return batchEntry{refused: e}
+	}
+	// A copy: the entry outlives the request's buffer.
+	return batchEntry{data: kv.StampLeaderTime(cmd, leaderTimeMs)}
 }
 
 // batch serves kontiki.<c>.kv.batch and …member.<id>.kv.batch. It proposes

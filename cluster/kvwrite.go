@@ -39,34 +39,46 @@ func (s *Service) write(req micro.Request, op pb.KVOp, key, memberSuffix string)
 	s.proposeOrForward(req, cmd, memberSuffix, func(result []byte) { s.answerWrite(req, result) })
 }
 
-// encodeWrite validates one put or del as the edge does (key syntax, value
-// size, no body on a del) and encodes it; kv.batch validates each of its
-// commands through it too, so both endpoints refuse the same writes with the
-// same codes.
+// encodeWrite validates one put or del as the edge does (checkWrite) and
+// encodes it.
 func encodeWrite(op pb.KVOp, key string, value []byte, opts kv.WriteOptions, maxValue int) ([]byte, *serviceError) {
-	if err := kv.ValidKey(key); err != nil {
-		return nil, newError(400, err.Error())
+	if e := checkWrite(op, kv.ValidKey(key), len(value), maxValue); e != nil {
+		return nil, e
 	}
 	var cmd []byte
 	var err error
-	switch op {
-	case pb.KVOp_KV_OP_PUT:
-		if len(value) > maxValue {
-			return nil, newError(413, "value of "+strconv.Itoa(len(value))+" bytes exceeds the limit of "+strconv.Itoa(maxValue))
-		}
+	if op == pb.KVOp_KV_OP_PUT {
 		cmd, err = kv.EncodePut(key, value, opts)
-	case pb.KVOp_KV_OP_DELETE:
-		if len(value) > 0 {
-			return nil, newError(400, "del takes no body")
-		}
+	} else {
 		cmd, err = kv.EncodeDelete(key, opts)
-	default:
-		return nil, newError(400, "unknown op "+op.String())
 	}
 	if err != nil {
 		return nil, newError(400, err.Error())
 	}
 	return cmd, nil
+}
+
+// checkWrite is the edge's validation of one put or del, given the key's
+// kv.ValidKey error and the value's length: key syntax, value size, no body
+// on a del, a known op. kv.batch validates each of its commands through it
+// too, so both endpoints refuse the same writes with the same codes.
+func checkWrite(op pb.KVOp, keyErr error, valueLen, maxValue int) *serviceError {
+	if keyErr != nil {
+		return newError(400, keyErr.Error())
+	}
+	switch op {
+	case pb.KVOp_KV_OP_PUT:
+		if valueLen > maxValue {
+			return newError(413, "value of "+strconv.Itoa(valueLen)+" bytes exceeds the limit of "+strconv.Itoa(maxValue))
+		}
+	case pb.KVOp_KV_OP_DELETE:
+		if valueLen > 0 {
+			return newError(400, "del takes no body")
+		}
+	default:
+		return newError(400, "unknown op "+op.String())
+	}
+	return nil
 }
 
 // answerWrite turns the store's result into the reply; it runs on the

@@ -1,6 +1,8 @@
 // command.go owns the decoding of a committed entry's KVCommand, written
 // against protowire rather than through proto.Unmarshal's reflection: Apply
-// decodes every entry, and this is its hot path.
+// decodes every entry, and this is its hot path. The service's kv.batch
+// validates each command through the same loop (ParseCommand), without
+// copying it.
 
 package kv
 
@@ -29,22 +31,72 @@ type command struct {
 	leaderTimeUnixMs    int64
 }
 
-// decodeCommand decodes data into c. It accepts exactly the inputs
-// proto.Unmarshal accepts into a messages.KVCommand and sets the same
-// values (FuzzDecodeCommand holds it to that):
+// CommandView is an encoded KVCommand decoded without copying: Key, Value
+// and RequestID are sub-slices of the data it was parsed from (valid only as
+// long as that data is, and changed with it). Each field holds its last
+// occurrence, as proto.Unmarshal would set it; an empty Value may be nil or
+// empty.
+type CommandView struct {
+	Op                  messages.KVOp
+	Key                 []byte // valid UTF-8
+	Value               []byte
+	HasExpectedRevision bool
+	ExpectedRevision    uint64
+	RequestID           []byte // valid UTF-8
+	LeaderTimeUnixMs    int64
+}
+
+// ParseCommand decodes data as a KVCommand without allocating. It accepts
+// exactly what the store's decoder (and proto.Unmarshal) accepts, through the
+// same loop, so a command the service validates through its view is the
+// command Apply will decode from the same bytes. It reports false on
+// malformed data, the view is then unspecified.
+func ParseCommand(data []byte) (CommandView, bool) {
+	var v CommandView
+	ok := parseCommand(data, &v)
+	return v, ok
+}
+
+// decodeCommand decodes data into c, copying the key, value and request id
+// out of data (see parseCommand for what it accepts). An empty value leaves
+// value nil, as proto.Unmarshal does. It reports false on malformed data; c
+// is then unspecified.
+func decodeCommand(data []byte, c *command) bool {
+	var v CommandView
+	if !parseCommand(data, &v) {
+		return false
+	}
+	*c = command{
+		op:                  v.Op,
+		key:                 string(v.Key),
+		hasExpectedRevision: v.HasExpectedRevision,
+		expectedRevision:    v.ExpectedRevision,
+		requestID:           string(v.RequestID),
+		leaderTimeUnixMs:    v.LeaderTimeUnixMs,
+	}
+	if len(v.Value) > 0 {
+		c.value = append([]byte(nil), v.Value...)
+	}
+	return true
+}
+
+// parseCommand is the one decoding loop behind decodeCommand and
+// ParseCommand. It accepts exactly the inputs proto.Unmarshal accepts into a
+// messages.KVCommand and finds the same values (FuzzDecodeCommand holds both
+// callers to that):
 //   - a tag is a varint of at most ten bytes; its field number must be in
 //     1..2^29-1, and its wire type not an end-group (there is no open
 //     group at the top) nor one of the reserved types 6 and 7;
 //   - a known field with its own wire type is decoded, the last occurrence
-//     winning; key and request_id must be valid UTF-8 (proto3 strings); an
-//     empty value leaves value nil, as proto.Unmarshal does;
+//     winning; key and request_id must be valid UTF-8 (proto3 strings),
+//     every occurrence of them, not only the last;
 //   - anything else (unknown numbers, known numbers with another wire
 //     type, groups) is skipped as protowire.ConsumeFieldValue skips it, and
 //     must be well formed.
 //
-// It reports false on malformed data; c is then unspecified.
-func decodeCommand(data []byte, c *command) bool {
-	*c = command{}
+// It reports false on malformed data; v is then unspecified.
+func parseCommand(data []byte, v *CommandView) bool {
+	*v = CommandView{}
 	for len(data) > 0 {
 		tag, n := protowire.ConsumeVarint(data)
 		if n < 0 {
@@ -57,39 +109,39 @@ func decodeCommand(data []byte, c *command) bool {
 		num, typ := protowire.Number(tag>>3), protowire.Type(tag&7)
 		switch typ {
 		case protowire.VarintType:
-			v, n := protowire.ConsumeVarint(data)
+			x, n := protowire.ConsumeVarint(data)
 			if n < 0 {
 				return false
 			}
 			data = data[n:]
 			switch num {
 			case cmdOp:
-				c.op = messages.KVOp(int32(v)) // an enum is an int32 on the wire
+				v.Op = messages.KVOp(int32(x)) // an enum is an int32 on the wire
 			case cmdHasExpected:
-				c.hasExpectedRevision = v != 0
+				v.HasExpectedRevision = x != 0
 			case cmdExpected:
-				c.expectedRevision = v
+				v.ExpectedRevision = x
 			case cmdLeaderTime:
-				c.leaderTimeUnixMs = int64(v)
+				v.LeaderTimeUnixMs = int64(x)
 			}
 		case protowire.BytesType:
-			v, n := protowire.ConsumeBytes(data)
+			b, n := protowire.ConsumeBytes(data)
 			if n < 0 {
 				return false
 			}
 			data = data[n:]
 			switch num {
 			case cmdKey, cmdRequestID:
-				if !utf8.Valid(v) {
+				if !utf8.Valid(b) {
 					return false
 				}
 				if num == cmdKey {
-					c.key = string(v)
+					v.Key = b
 				} else {
-					c.requestID = string(v)
+					v.RequestID = b
 				}
 			case cmdValue:
-				c.value = append([]byte(nil), v...)
+				v.Value = b
 			}
 		case protowire.EndGroupType:
 			return false

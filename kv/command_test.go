@@ -1,5 +1,5 @@
-// command_test.go holds decodeCommand to proto.Unmarshal: the same inputs
-// accepted, the same field values set.
+// command_test.go holds decodeCommand and ParseCommand (one loop) to
+// proto.Unmarshal: the same inputs accepted, the same field values set.
 
 package kv
 
@@ -14,12 +14,21 @@ import (
 	"github.com/kontiki-raft/kontiki/messages"
 )
 
-// checkDecodeCommand fails unless decodeCommand and proto.Unmarshal agree
-// on data, and the decoded value does not share data's memory.
+// checkDecodeCommand fails unless decodeCommand, ParseCommand and
+// proto.Unmarshal agree on data, and decodeCommand's value does not share
+// data's memory.
 func checkDecodeCommand(t *testing.T, data []byte) {
 	t.Helper()
 	m := &messages.KVCommand{}
 	perr := proto.Unmarshal(data, m)
+	v, vok := ParseCommand(data)
+	if vok != (perr == nil) {
+		t.Fatalf("ParseCommand(%x) ok = %v, proto.Unmarshal: %v", data, vok, perr)
+	}
+	if vok && (v.Op != m.Op || string(v.Key) != m.Key || !bytes.Equal(v.Value, m.Value) || string(v.RequestID) != m.RequestId ||
+		v.HasExpectedRevision != m.HasExpectedRevision || v.ExpectedRevision != m.ExpectedRevision || v.LeaderTimeUnixMs != m.LeaderTimeUnixMs) {
+		t.Fatalf("ParseCommand(%x) = %+v, proto.Unmarshal gives %v", data, v, m)
+	}
 	own := bytes.Clone(data)
 	var c command
 	ok := decodeCommand(own, &c)

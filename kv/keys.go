@@ -12,8 +12,14 @@ const MaxKeyBytes = 512
 // A valid key matches ^[-/_=a-zA-Z0-9]+(\.[-/_=a-zA-Z0-9]+)*$ and is at most
 // MaxKeyBytes long. It is hand-written rather than a regexp because Apply
 // calls it for every command; a test checks it against the regexp.
-func ValidKey(key string) error {
-	if key == "" {
+func ValidKey(key string) error { return validKey(key) }
+
+// ValidKeyBytes is ValidKey for a key held in bytes (a view into a request),
+// without converting it to a string; the error, if any, is ValidKey's.
+func ValidKeyBytes(key []byte) error { return validKey(key) }
+
+func validKey[K string | []byte](key K) error {
+	if len(key) == 0 {
 		return fmt.Errorf("invalid key: empty")
 	}
 	if len(key) > MaxKeyBytes {

@@ -3,6 +3,7 @@
 package kv
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"regexp"
 	"strings"
@@ -35,6 +36,10 @@ func TestValidKey(t *testing.T) {
 		err := ValidKey(tc.key)
 		if (err == nil) != tc.ok {
 			t.Errorf("ValidKey(%.20q) = %v, want ok=%v", tc.key, err, tc.ok)
+		}
+		// The bytes form refuses the same keys with the same words.
+		if berr := ValidKeyBytes([]byte(tc.key)); fmt.Sprint(berr) != fmt.Sprint(err) {
+			t.Errorf("ValidKeyBytes(%.20q) = %v, ValidKey: %v", tc.key, berr, err)
 		}
 	}
 }

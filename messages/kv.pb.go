@@ -578,8 +578,10 @@ func (x *KVSnapshot) GetHistory() []*KVEvent {
 type KVBatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// commands, proposed in this order. leader_time_unix_ms is ignored: the
-	// leader stamps its own. A body that does not decode (a string field
-	// that is not valid UTF-8 included) is refused whole with 400.
+	// leader stamps its own. A body whose fields do not parse is refused
+	// whole with 400; a command that does not decode as a KVCommand (a key
+	// or request_id that is not valid UTF-8 included) is refused alone with
+	// 400, and the others proceed.
 	Commands      []*KVCommand `protobuf:"bytes,1,rep,name=commands,proto3" json:"commands,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
