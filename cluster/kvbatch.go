@@ -90,6 +90,10 @@ func decodeBatch(body []byte, maxValue int, leaderTimeMs int64) ([]batchEntry, *
 	return entries, nil
 }
 
+// maxCommandBytes bounds a command's encoding: a value of maxValue, the
+// longest key and request id, and the framing of every KVCommand field.
+func maxCommandBytes(maxValue int) int { return maxValue + kv.MaxKeyBytes + kv.MaxRequestIDBytes + 64 }
+
 // nextBatchField consumes the first field of a KVBatch body b: its length
 // (negative when the field is malformed), and, when it is a
 // command, the command's bytes (a sub-slice of b). The tag rules are
@@ -136,6 +140,12 @@ func batchCommand(cmd []byte, maxValue int, leaderTimeMs int64) batchEntry {
 	}
 	if e := checkWrite(v.Op, kv.ValidKeyBytes(v.Key), len(v.Value), maxValue); e != nil {
 		return batchEntry{refused: e}
+	}
+	// The entry is the command as sent, unknown fields included: bound it
+	// as a re-encoded one would be, so that every entry fits in one peer
+	// message (ValueOverhead).
+	if limit := maxCommandBytes(maxValue); len(cmd) > limit {
+		return batchEntry{refused: newError(413, "command of "+strconv.Itoa(len(cmd))+" bytes exceeds the limit of "+strconv.Itoa(limit)+" (the value limit plus room for the key, request id and framing)")}
 	}
 	// A copy: the entry outlives the request's buffer.
 	return batchEntry{data: kv.StampLeaderTime(cmd, leaderTimeMs)}

@@ -152,6 +152,9 @@ func FuzzBatchRequest(f *testing.F) {
 				}
 				want = alone[0]
 			}
+			if e.refused != nil && e.refused.code == 413 && len(cmds[i]) > maxCommandBytes(maxValue) && want.refused == nil {
+				continue // padded with fields a re-encoding would drop: refused, not replicated
+			}
 			if e.refused != nil || want.refused != nil {
 				if e.refused == nil || want.refused == nil || e.refused.code != want.refused.code || e.refused.message != want.refused.message {
 					t.Fatalf("command %d: refused %v, the old path %v", i, e.refused, want.refused)

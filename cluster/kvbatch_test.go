@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kontiki-raft/kontiki/actors"
@@ -282,5 +283,33 @@ func TestBatchTimerAnswersTheRestWith504OnceAndDropsLateResults(t *testing.T) {
 	}
 	if n, _, _ := sub.Pending(); n != 0 {
 		t.Fatalf("%d more replies after the first", n)
+	}
+}
+
+// The leader proposes a command's own bytes, so a command padded with
+// fields a re-encoding would drop is bounded like a re-encoded one: every
+// entry must fit in one peer message.
+func TestDecodeBatchRefusesAPaddedCommand(t *testing.T) {
+	const maxValue = 100
+	good, err := proto.Marshal(put("k", "v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	padded := protowire.AppendTag(append([]byte(nil), good...), 99, protowire.BytesType)
+	padded = protowire.AppendBytes(padded, make([]byte, maxCommandBytes(maxValue)))
+	var body []byte
+	for _, c := range [][]byte{good, padded} {
+		body = protowire.AppendTag(body, 1, protowire.BytesType)
+		body = protowire.AppendBytes(body, c)
+	}
+	entries, bad := decodeBatch(body, maxValue, 1)
+	if bad != nil || len(entries) != 2 {
+		t.Fatalf("entries %v, whole-request error %v", entries, bad)
+	}
+	if entries[0].data == nil || entries[0].refused != nil {
+		t.Fatalf("the plain command: %+v", entries[0])
+	}
+	if entries[1].data != nil || entries[1].refused == nil || entries[1].refused.code != 413 {
+		t.Fatalf("the padded command: %+v", entries[1])
 	}
 }
