@@ -42,9 +42,6 @@ const (
 	MaxBatchCommands = 1024
 	// batchOverhead is the room kept below max_payload for the envelope.
 	batchOverhead = 4 << 10
-	// commandOverhead bounds a command's protobuf framing beyond its key,
-	// value and request id (tags, lengths, op, expected revision).
-	commandOverhead = 40
 )
 
 // batchedWrite is one caller's write on its way through a batch.
@@ -57,6 +54,8 @@ type batchedWrite struct {
 	hasExpected bool
 	expected    uint64
 
+	// size is the command's encoded length (commandSize), computed once:
+	// the batch limit and the encoder both need it.
 	size int
 	done chan struct{} // closed once the fields below are set
 	rev  uint64
@@ -235,10 +234,11 @@ func (c *Client) land(n int) []*batchedWrite {
 func (b *batcher) takeLocked(maxBytes int) []*batchedWrite {
 	n, size := 0, 0
 	for n < len(b.queue) && n < MaxBatchCommands {
-		if n > 0 && size+b.queue[n].size > maxBytes {
+		framed := framedSize(b.queue[n].size)
+		if n > 0 && size+framed > maxBytes {
 			break
 		}
-		size += b.queue[n].size
+		size += framed
 		n++
 	}
 	if n == 0 {

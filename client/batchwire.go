@@ -27,12 +27,17 @@ const (
 func appendBatch(b []byte, batch []*batchedWrite) []byte {
 	for _, w := range batch {
 		b = protowire.AppendTag(b, batchCommands, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(commandSize(w)))
+		b = protowire.AppendVarint(b, uint64(w.size))
 		b = appendCommand(b, w)
 	}
 	return b
 }
 
+// framedSize is the bytes a command of size n takes in a KVBatch: its tag,
+// its length and itself.
+func framedSize(n int) int { return 1 + protowire.SizeBytes(n) }
+
+// commandSize is the encoded length of w's command (appendCommand).
 func commandSize(w *batchedWrite) int {
 	n := 0
 	if w.op != 0 {

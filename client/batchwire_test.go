@@ -31,6 +31,7 @@ func TestAppendBatchIsWhatProtoMarshalWrites(t *testing.T) {
 			if rng.IntN(3) == 0 {
 				w.expected = rng.Uint64() >> rng.IntN(64)
 			}
+			w.size = commandSize(w)
 			batch = append(batch, w)
 			msg.Commands = append(msg.Commands, &pb.KVCommand{Op: w.op, Key: w.key, Value: w.value,
 				RequestId: w.requestID, HasExpectedRevision: w.hasExpected, ExpectedRevision: w.expected})

@@ -101,11 +101,12 @@ func (c *Client) batching() bool {
 
 // batchedWrite is the write as a command of a kv.batch request.
 func (w writeConfig) batchedWrite(op pb.KVOp, key string, value []byte) *batchedWrite {
-	bw := &batchedWrite{size: len(key) + len(value) + len(w.requestID) + commandOverhead, done: make(chan struct{})}
+	bw := &batchedWrite{done: make(chan struct{})}
 	// The value is copied: a queued write may be marshalled after its
 	// caller gave up and reused the buffer.
 	bw.op, bw.key, bw.value, bw.requestID = op, key, bytes.Clone(value), w.requestID
 	bw.hasExpected, bw.expected = w.hasExpected, w.expected
+	bw.size = commandSize(bw)
 	return bw
 }
 
