@@ -174,9 +174,10 @@ func (b *batcher) unqueue(w *batchedWrite) bool {
 // that started it have had their turn, and flies it.
 func (c *Client) launch() {
 	runtime.Gosched()
+	f := flightPool.Get().(*flightBuffers)
 	b := &c.batch
 	b.mu.Lock()
-	batch := b.takeLocked(c.batchBytes())
+	batch := b.takeLocked(f.batch[:0], c.batchBytes())
 	b.launching = false
 	if batch == nil { // every queued write was withdrawn by its caller
 		b.inflight--
@@ -186,32 +187,38 @@ func (c *Client) launch() {
 	if more {
 		go c.launch()
 	}
-	c.fly(batch)
+	c.fly(batch, f)
 }
 
 // fly sends batch and then every batch that queued meanwhile; it ends the
-// flight (inflight) when nothing waits. Its buffers serve each batch in turn.
-func (c *Client) fly(batch []*batchedWrite) {
-	var f flightBuffers
+// flight (inflight) when nothing waits. Its buffers serve each batch in turn
+// and then the next flight (flightPool).
+func (c *Client) fly(batch []*batchedWrite, f *flightBuffers) {
 	for batch != nil {
+		f.batch = batch
 		ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
-		c.sendBatch(ctx, batch, &f)
+		c.sendBatch(ctx, batch, f)
 		cancel()
-		batch = c.land(len(batch))
+		clear(batch) // settled: the buffers keep no caller's write
+		batch = c.land(len(batch), batch[:0])
 	}
+	flightPool.Put(f)
 }
 
-// flightBuffers are reused by the batches of one flight: the request body
-// (the connection has copied it when the request returns) and the decoded
-// results.
+// flightBuffers are reused by the batches of a flight and by later flights:
+// the writes of the batch, the request body (the connection has copied it
+// when the request returns) and the decoded results.
 type flightBuffers struct {
+	batch   []*batchedWrite
 	body    []byte
 	results []batchResult
 }
 
+var flightPool = sync.Pool{New: func() any { return new(flightBuffers) }}
+
 // land accounts for a landed batch of n commands and returns the next one,
 // or nil when nothing waits or a pending launch will take the queue.
-func (c *Client) land(n int) []*batchedWrite {
+func (c *Client) land(n int, dst []*batchedWrite) []*batchedWrite {
 	b := &c.batch
 	b.mu.Lock()
 	b.flying -= n
@@ -220,7 +227,7 @@ func (c *Client) land(n int) []*batchedWrite {
 		b.mu.Unlock()
 		return nil
 	}
-	batch := b.takeLocked(c.batchBytes())
+	batch := b.takeLocked(dst, c.batchBytes())
 	more := b.startLaunchLocked()
 	b.mu.Unlock()
 	if more {
@@ -229,9 +236,10 @@ func (c *Client) land(n int) []*batchedWrite {
 	return batch
 }
 
-// takeLocked removes from the queue the writes of the next batch: in order,
-// up to MaxBatchCommands and maxBytes (always at least one).
-func (b *batcher) takeLocked(maxBytes int) []*batchedWrite {
+// takeLocked moves from the queue to dst (appended to) the writes of the
+// next batch: in order, up to MaxBatchCommands and maxBytes (always at
+// least one). It returns nil when the queue is empty.
+func (b *batcher) takeLocked(dst []*batchedWrite, maxBytes int) []*batchedWrite {
 	n, size := 0, 0
 	for n < len(b.queue) && n < MaxBatchCommands {
 		framed := framedSize(b.queue[n].size)
@@ -244,8 +252,7 @@ func (b *batcher) takeLocked(maxBytes int) []*batchedWrite {
 	if n == 0 {
 		return nil
 	}
-	batch := make([]*batchedWrite, n)
-	copy(batch, b.queue)
+	batch := append(dst, b.queue[:n]...)
 	b.flying += n
 	rest := copy(b.queue, b.queue[n:])
 	clear(b.queue[rest:])

@@ -9,6 +9,7 @@ package client
 
 import (
 	"errors"
+	"slices"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -25,6 +26,11 @@ const (
 // appendBatch appends the KVBatch of batch to b, fields in number order and
 // proto3 defaults left out, as proto.Marshal writes them.
 func appendBatch(b []byte, batch []*batchedWrite) []byte {
+	need := 0
+	for _, w := range batch {
+		need += framedSize(w.size)
+	}
+	b = slices.Grow(b, need)
 	for _, w := range batch {
 		b = protowire.AppendTag(b, batchCommands, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(w.size))
