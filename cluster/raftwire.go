@@ -21,6 +21,7 @@ package cluster
 
 import (
 	"errors"
+	"math"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -65,7 +66,9 @@ const (
 
 // decodeRaftBatch decodes a Batch as proto.Unmarshal does, except that every
 // Entry.Data and Message.Context is a sub-slice of data (capacity trimmed to
-// its length, so an append to one cannot write over its neighbour).
+// its length, so an append to one cannot write over its neighbour), and
+// that Batch.Cluster is the string cluster, not a copy, when they are equal
+// (pass the name the receiver expects).
 //
 // Invariant: data is never written after it is received, by anyone, for as
 // long as a decoded message is alive. The transport passes nats.Msg.Data,
@@ -75,8 +78,8 @@ const (
 // the library keeps no reference to it once the handler runs. Downstream,
 // the raft log, the write-ahead log and the store only read entry data
 // (kv.Store.Apply copies out what it keeps).
-func decodeRaftBatch(data []byte) (*pb.Batch, error) {
-	if b := decodeRaftBatchFast(data); b != nil {
+func decodeRaftBatch(data []byte, cluster string) (*pb.Batch, error) {
+	if b := decodeRaftBatchFast(data, cluster); b != nil {
 		return b, nil
 	}
 	b := new(pb.Batch)
@@ -86,19 +89,34 @@ func decodeRaftBatch(data []byte) (*pb.Batch, error) {
 	return b, nil
 }
 
+// singleMessageBatch is a batch of one message in one allocation: the
+// common batch (one append, or one ack) and the one whose allocations
+// weigh most against its size.
+type singleMessageBatch struct {
+	batch pb.Batch
+	msg   [1]pb.Message
+	ptr   [1]*pb.Message
+}
+
 // decodeRaftBatchFast is decodeRaftBatch's own path: nil when data holds
 // anything it leaves to proto.Unmarshal. A first walk counts the messages
 // and entries so that each kind takes one allocation; the second fills them.
-func decodeRaftBatchFast(data []byte) *pb.Batch {
+func decodeRaftBatchFast(data []byte, cluster string) *pb.Batch {
 	nmsg, nent, ok := countRaftBatch(data)
 	if !ok {
 		return nil
 	}
-	d := raftDecoder{msgs: make([]pb.Message, nmsg), msgPtrs: make([]*pb.Message, nmsg)}
+	d := raftDecoder{cluster: cluster}
+	var b *pb.Batch
+	if nmsg == 1 {
+		one := new(singleMessageBatch)
+		b, d.msgs, d.msgPtrs = &one.batch, one.msg[:], one.ptr[:]
+	} else {
+		b, d.msgs, d.msgPtrs = new(pb.Batch), make([]pb.Message, nmsg), make([]*pb.Message, nmsg)
+	}
 	if nent > 0 {
 		d.ents, d.entPtrs = make([]pb.Entry, nent), make([]*pb.Entry, nent)
 	}
-	b := new(pb.Batch)
 	if !d.batch(data, b) {
 		return nil
 	}
@@ -142,20 +160,37 @@ func countRaftBatch(data []byte) (nmsg, nent int, ok bool) {
 // Tags are compared by value, so an overlong encoding of a known tag is that
 // tag, as for proto.Unmarshal, and a tag whose field number is out of range
 // is no tag this codec knows: proto.Unmarshal judges it.
+//
+// One-byte varints (most tags, lengths and values here) are read inline,
+// as the proto runtime does.
 func consumeRaftField(b []byte) (tag, v uint64, s []byte, n int) {
-	tag, tn := protowire.ConsumeVarint(b)
-	if tn < 0 {
+	tn := 1
+	if len(b) > 0 && b[0] < 0x80 {
+		tag = uint64(b[0])
+	} else if tag, tn = protowire.ConsumeVarint(b); tn < 0 {
 		return 0, 0, nil, -1
 	}
+	b = b[tn:]
+	n = 1
 	switch tag & 7 {
 	case wireVarint:
-		v, n = protowire.ConsumeVarint(b[tn:])
+		if len(b) > 0 && b[0] < 0x80 {
+			v = uint64(b[0])
+		} else if v, n = protowire.ConsumeVarint(b); n < 0 {
+			return 0, 0, nil, -1
+		}
 	case wireBytes:
-		s, n = protowire.ConsumeBytes(b[tn:])
+		var l uint64
+		if len(b) > 0 && b[0] < 0x80 {
+			l = uint64(b[0])
+		} else if l, n = protowire.ConsumeVarint(b); n < 0 {
+			return 0, 0, nil, -1
+		}
+		if l > uint64(len(b)-n) {
+			return 0, 0, nil, -1
+		}
+		s, n = b[n:n+int(l)], n+int(l)
 	default:
-		return 0, 0, nil, -1
-	}
-	if n < 0 {
 		return 0, 0, nil, -1
 	}
 	return tag, v, s, tn + n
@@ -164,6 +199,7 @@ func consumeRaftField(b []byte) (tag, v uint64, s []byte, n int) {
 // raftDecoder fills a batch from slabs sized by countRaftBatch. The slabs'
 // elements are never copied: only pointers to them are handed out.
 type raftDecoder struct {
+	cluster string // Batch.Cluster when equal, see decodeRaftBatch
 	msgs    []pb.Message
 	msgPtrs []*pb.Message
 	ents    []pb.Entry
@@ -187,7 +223,11 @@ func (d *raftDecoder) batch(data []byte, b *pb.Batch) bool {
 			if !utf8.Valid(s) {
 				return false
 			}
-			b.Cluster = string(s)
+			if string(s) == d.cluster { // compared without a copy
+				b.Cluster = d.cluster
+			} else {
+				b.Cluster = string(s)
+			}
 		case batchFrom:
 			b.From = v
 		case batchTo:
@@ -315,8 +355,17 @@ var errClusterUTF8 = errors.New("cluster name is not valid UTF-8")
 // nil) to b, byte for byte as proto.MarshalOptions{Deterministic: true}
 // encodes it, and refuses, as it does, a cluster name that is not UTF-8.
 func appendRaftBatch(b []byte, h *batchHeader, msgs []*pb.Message) ([]byte, error) {
+	b, _, err := appendRaftBatchPrefix(b, h, msgs, math.MaxInt)
+	return b, err
+}
+
+// appendRaftBatchPrefix is appendRaftBatch of the longest prefix of msgs,
+// one message at least, whose messages' sizes stay within limit, each
+// counted with messageFraming bytes; n is the prefix's length. Each
+// message's size is computed once, for the limit and the encoding both.
+func appendRaftBatchPrefix(b []byte, h *batchHeader, msgs []*pb.Message, limit int) (_ []byte, n int, err error) {
 	if !utf8.ValidString(h.cluster) {
-		return b, errClusterUTF8
+		return b, 0, errClusterUTF8
 	}
 	b = appendVarintField(b, batchFormatVersion, uint64(h.formatVersion))
 	if h.cluster != "" {
@@ -325,15 +374,26 @@ func appendRaftBatch(b []byte, h *batchHeader, msgs []*pb.Message) ([]byte, erro
 	}
 	b = appendVarintField(b, batchFrom, h.from)
 	b = appendVarintField(b, batchTo, h.to)
+	total := 0
 	for _, m := range msgs {
+		size := raftMessageSize(m)
+		if n > 0 && total+size+messageFraming > limit {
+			break
+		}
+		total += size + messageFraming
 		b = append(b, batchMessages)
-		b = protowire.AppendVarint(b, uint64(raftMessageSize(m)))
+		b = protowire.AppendVarint(b, uint64(size))
 		b = appendRaftMessage(b, m)
+		n++
 	}
 	b = appendVarintField(b, batchClusterID, h.clusterID)
 	b = appendVarintField(b, batchIncarnation, h.incarnation)
-	return b, nil
+	return b, n, nil
 }
+
+// messageFraming bounds a message's tag and length in a batch (six bytes
+// for any message below 4 GiB), rounded up.
+const messageFraming = 8
 
 // raftMessageSize is proto.Size(m).
 func raftMessageSize(m *pb.Message) int {
@@ -363,9 +423,14 @@ func appendRaftMessage(b []byte, m *pb.Message) []byte {
 	b = appendVarintField(b, messageLogTerm, m.LogTerm)
 	b = appendVarintField(b, messageIndex, m.Index)
 	for _, e := range m.Entries {
+		unknown := e.ProtoReflect().GetUnknown()
 		b = append(b, messageEntries)
-		b = protowire.AppendVarint(b, uint64(raftEntrySize(e)))
-		b = appendRaftEntry(b, e)
+		b = protowire.AppendVarint(b, uint64(entryFieldsSize(e)+len(unknown)))
+		b = appendVarintField(b, entryTerm, e.Term)
+		b = appendVarintField(b, entryIndex, e.Index)
+		b = appendVarintField(b, entryType, uint64(e.Type))
+		b = appendBytesField(b, entryData, e.Data)
+		b = append(b, unknown...)
 	}
 	b = appendVarintField(b, messageCommit, m.Commit)
 	if m.Snapshot != nil {
@@ -384,16 +449,12 @@ func appendRaftMessage(b []byte, m *pb.Message) []byte {
 
 // raftEntrySize is proto.Size(e).
 func raftEntrySize(e *pb.Entry) int {
-	return varintFieldSize(e.Term) + varintFieldSize(e.Index) + varintFieldSize(uint64(e.Type)) +
-		bytesFieldSize(e.Data) + len(e.ProtoReflect().GetUnknown())
+	return entryFieldsSize(e) + len(e.ProtoReflect().GetUnknown())
 }
 
-func appendRaftEntry(b []byte, e *pb.Entry) []byte {
-	b = appendVarintField(b, entryTerm, e.Term)
-	b = appendVarintField(b, entryIndex, e.Index)
-	b = appendVarintField(b, entryType, uint64(e.Type))
-	b = appendBytesField(b, entryData, e.Data)
-	return append(b, e.ProtoReflect().GetUnknown()...)
+// entryFieldsSize is the size of e's known fields.
+func entryFieldsSize(e *pb.Entry) int {
+	return varintFieldSize(e.Term) + varintFieldSize(e.Index) + varintFieldSize(uint64(e.Type)) + bytesFieldSize(e.Data)
 }
 
 // The encoding of a proto3 scalar or bytes field: nothing for the zero value,
@@ -407,8 +468,11 @@ func varintFieldSize(v uint64) int {
 }
 
 func appendVarintField(b []byte, tag byte, v uint64) []byte {
-	if v == 0 {
+	switch {
+	case v == 0:
 		return b
+	case v < 0x80:
+		return append(b, tag, byte(v))
 	}
 	return protowire.AppendVarint(append(b, tag), v)
 }

@@ -126,7 +126,7 @@ func FuzzDecodeRaftBatch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		want := new(pb.Batch)
 		wantErr := proto.Unmarshal(data, want)
-		got, err := decodeRaftBatch(data)
+		got, err := decodeRaftBatch(data, "kontiki")
 		switch {
 		case err != nil && wantErr == nil:
 			t.Fatalf("refused what proto.Unmarshal accepts: %v", err)
@@ -138,7 +138,7 @@ func FuzzDecodeRaftBatch(f *testing.F) {
 		if !proto.Equal(got, want) {
 			t.Fatalf("decoded\n%v\nproto.Unmarshal finds\n%v", got, want)
 		}
-		if fast := decodeRaftBatchFast(data); fast != nil {
+		if fast := decodeRaftBatchFast(data, "kontiki"); fast != nil {
 			checkAliases(t, data, fast)
 		}
 		h := &batchHeader{formatVersion: want.FormatVersion, cluster: want.Cluster, from: want.From, to: want.To,
@@ -199,7 +199,7 @@ func checkEncoding(t *testing.T, h *batchHeader, msgs []*pb.Message) {
 			t.Fatalf("message %d: raftMessageSize %d, proto.Size %d", i, got, want)
 		}
 	}
-	back, err := decodeRaftBatch(got[len(prefix):])
+	back, err := decodeRaftBatch(got[len(prefix):], h.cluster)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,11 +213,11 @@ func TestRaftBatchSeedsDecodeAsProtoUnmarshalDoes(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			want := new(pb.Batch)
 			wantErr := proto.Unmarshal(s.data, want)
-			got, err := decodeRaftBatch(s.data)
+			got, err := decodeRaftBatch(s.data, "kontiki")
 			if (err == nil) != (wantErr == nil) || err == nil && !proto.Equal(got, want) {
 				t.Fatalf("decoded %v (%v), proto.Unmarshal %v (%v)", got, err, want, wantErr)
 			}
-			fast := decodeRaftBatchFast(s.data)
+			fast := decodeRaftBatchFast(s.data, "kontiki")
 			if (fast != nil) != s.fast {
 				t.Fatalf("own path decoded it: %v, want %v", fast != nil, s.fast)
 			}
@@ -297,27 +297,42 @@ func TestAppendRaftBatchMatchesProtoMarshal(t *testing.T) {
 	}
 }
 
-// TestSplitBatchesKeepsEachBatchBelowTheLimit: the sizes splitBatches now
-// computes itself still bound what publish encodes.
-func TestSplitBatchesKeepsEachBatchBelowTheLimit(t *testing.T) {
+// TestBatchesStayBelowTheLimitAndCarryEveryMessageInOrder: publish's split
+// of a peer's messages into batches (appendRaftBatchPrefix), with a message
+// above the limit going alone.
+func TestBatchesStayBelowTheLimitAndCarryEveryMessageInOrder(t *testing.T) {
 	var msgs []*pb.Message
 	for i := range 40 {
 		msgs = append(msgs, appendMsg(putEntries(t, uint64(1000+16*i), 16)), ackMsg(uint64(i)))
 	}
+	huge := appendMsg(putEntries(t, 5000, 64))
+	msgs = append(msgs[:7:7], append([]*pb.Message{huge}, msgs[7:]...)...)
 	const limit = 8 << 10
-	batches := splitBatches(msgs, limit)
-	n := 0
-	for _, b := range batches {
-		data, err := appendRaftBatch(nil, &testHeader, b)
-		if err != nil {
-			t.Fatal(err)
+	var sent []*pb.Message
+	batches := 0
+	for rest := msgs; len(rest) > 0; batches++ {
+		data, n, err := appendRaftBatchPrefix(nil, &testHeader, rest, limit)
+		if err != nil || n == 0 {
+			t.Fatalf("took %d messages: %v", n, err)
 		}
-		if len(data) > limit+64 {
-			t.Fatalf("a batch of %d messages encodes to %d bytes, above the limit %d", len(b), len(data), limit)
+		want, _ := proto.MarshalOptions{Deterministic: true}.Marshal(batchOf(&testHeader, rest[:n]...))
+		if !bytes.Equal(data, want) {
+			t.Fatalf("batch %d is not proto.Marshal's encoding of its %d messages", batches, n)
 		}
-		n += len(b)
+		if len(data) > limit+64 && n > 1 {
+			t.Fatalf("a batch of %d messages encodes to %d bytes, above the limit %d", n, len(data), limit)
+		}
+		if rest[0] == huge && n != 1 {
+			t.Fatalf("the message above the limit went with %d others", n-1)
+		}
+		sent, rest = append(sent, rest[:n]...), rest[n:]
 	}
-	if n != len(msgs) || len(batches) < 2 {
-		t.Fatalf("split %d messages into %d batches holding %d", len(msgs), len(batches), n)
+	if len(sent) != len(msgs) || batches < 10 {
+		t.Fatalf("sent %d of %d messages in %d batches", len(sent), len(msgs), batches)
+	}
+	for i := range msgs {
+		if sent[i] != msgs[i] {
+			t.Fatalf("message %d sent out of order", i)
+		}
 	}
 }
