@@ -2,9 +2,11 @@
 // the generic proto runtime was a visible share of the put path's CPU and
 // garbage: proto.Unmarshal allocates every Message and Entry and copies every
 // entry's data, proto.Marshal and proto.Size walk each message by
-// reflection. Here a batch decodes into one slab of messages and one of
-// entries whose data (and messages' context) alias the received payload, and
-// encodes with sizes computed from the fields directly.
+// reflection. Here a batch decodes into one slab of messages (held with the
+// batch itself when there is one message, the common case) and one of
+// entries whose data (and messages' context) alias the received payload,
+// and encodes with each message's size computed once, from the fields,
+// for the batch limit and the length prefix both.
 //
 // Both sides are held to the generic runtime, byte for byte
 // (FuzzDecodeRaftBatch, TestAppendRaftBatchMatchesProtoMarshal):
@@ -14,9 +16,10 @@
 //     field with another wire type, a snapshot, anything malformed) is handed
 //     to proto.Unmarshal whole, so unknown fields are kept and every error is
 //     proto.Unmarshal's.
-//   - appendRaftBatch writes what proto.MarshalOptions{Deterministic: true}
-//     writes: fields in number order, proto3 zero values left out, unknown
-//     fields last. raftMessageSize is proto.Size of a message.
+//   - appendRaftBatch (and appendRaftBatchPrefix, which publish uses) writes
+//     what proto.MarshalOptions{Deterministic: true} writes: fields in
+//     number order, proto3 zero values left out, unknown fields last.
+//     raftMessageSize is proto.Size of a message.
 package cluster
 
 import (
