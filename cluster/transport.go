@@ -1,7 +1,8 @@
 // The NATS peer transport: the messages of one Ready for one peer go out in
-// as few protobuf batches as max_payload allows on kontiki.<c>.raft.<to>.<from>;
-// each node listens on kontiki.<c>.raft.<self>.* and hands what it accepts to
-// its node actor without ever blocking the NATS callback.
+// as few protobuf batches (encoded by raftwire.go) as max_payload allows on
+// kontiki.<c>.raft.<to>.<from>; each node listens on kontiki.<c>.raft.<self>.*
+// and hands what it accepts to its node actor without ever blocking the NATS
+// callback.
 package cluster
 
 import (
@@ -13,7 +14,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/nats-io/nats.go"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/kontiki-raft/kontiki/actors"
 	pb "github.com/kontiki-raft/kontiki/messages"
@@ -140,8 +140,8 @@ var (
 
 // accept decodes and validates one batch received on subject.
 func (t *PeerTransport) accept(subject string, data []byte) ([]*pb.Message, error) {
-	var b pb.Batch
-	if err := proto.Unmarshal(data, &b); err != nil {
+	b, err := decodeRaftBatch(data, t.cluster)
+	if err != nil {
 		t.Stats.RejectedDecode.Add(1)
 		return nil, fmt.Errorf("decode: %w", err)
 	}
@@ -209,14 +209,17 @@ func (t *PeerTransport) Send(ctx actor.SenderContext, msgs []*pb.Message) {
 	}
 	limit := int(t.nc.MaxPayload()) - batchOverhead
 	for _, to := range order {
-		for _, batch := range splitBatches(byPeer[to], limit) {
-			t.publish(to, batch)
-		}
+		t.publish(to, byPeer[to], limit)
 	}
 }
 
-func (t *PeerTransport) publish(to uint64, msgs []*pb.Message) {
+// publish sends msgs to peer to in batches whose messages' encoded sizes
+// stay below limit (appendRaftBatchPrefix). A single message above the
+// limit goes alone (the value-size limit keeps entries below it; raft's
+// MaxSizePerMsg keeps appends below it).
+func (t *PeerTransport) publish(to uint64, msgs []*pb.Message, limit int) {
 	t.sendMu.Lock()
+	defer t.sendMu.Unlock()
 	subject, ok := t.subjects[to]
 	if !ok {
 		if t.subjects == nil {
@@ -225,36 +228,24 @@ func (t *PeerTransport) publish(to uint64, msgs []*pb.Message) {
 		subject = t.subj.raft(to, t.self)
 		t.subjects[to] = subject
 	}
-	data, err := proto.MarshalOptions{}.MarshalAppend(t.sendBuf[:0], &pb.Batch{FormatVersion: pb.FormatVersion, Cluster: t.cluster, ClusterId: t.clusterID, Incarnation: t.incs.self, From: t.self, To: to, Messages: msgs})
-	if err == nil {
-		err = t.nc.Publish(subject, data)
-		t.sendBuf = data
-	}
-	t.sendMu.Unlock()
-	if err != nil {
-		t.Stats.SendErrors.Add(1)
-		t.logger.Debug("raft send failed", "to", to, "err", err)
-		return
-	}
-	t.Stats.BatchesSent.Add(1)
-	t.Stats.MessagesSent.Add(uint64(len(msgs)))
-}
-
-// splitBatches cuts msgs into runs whose encoded size stays below limit. A
-// single message above the limit goes alone (the value-size limit keeps
-// entries below it; raft's MaxSizePerMsg keeps appends below it).
-func splitBatches(msgs []*pb.Message, limit int) [][]*pb.Message {
-	var out [][]*pb.Message
-	start, size := 0, 0
-	for i, m := range msgs {
-		s := proto.Size(m) + 8
-		if i > start && size+s > limit {
-			out = append(out, msgs[start:i])
-			start, size = i, 0
+	h := batchHeader{formatVersion: pb.FormatVersion, cluster: t.cluster, from: t.self, to: to, clusterID: t.clusterID, incarnation: t.incs.self}
+	for len(msgs) > 0 {
+		data, n, err := appendRaftBatchPrefix(t.sendBuf[:0], &h, msgs, limit)
+		if err != nil {
+			// A cluster name that is not UTF-8: no batch can go.
+			t.Stats.SendErrors.Add(1)
+			t.logger.Debug("raft send failed", "to", to, "err", err)
+			return
 		}
-		size += s
+		t.sendBuf, msgs = data, msgs[n:]
+		if err := t.nc.Publish(subject, data); err != nil {
+			t.Stats.SendErrors.Add(1)
+			t.logger.Debug("raft send failed", "to", to, "err", err)
+			continue
+		}
+		t.Stats.BatchesSent.Add(1)
+		t.Stats.MessagesSent.Add(uint64(n))
 	}
-	return append(out, msgs[start:])
 }
 
 var _ actors.Transport = (*PeerTransport)(nil)
