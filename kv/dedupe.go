@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"slices"
+	"unsafe"
 )
 
 // dedupeEntry remembers the result of the command that carried a request id.
@@ -89,6 +90,12 @@ type dedupe struct {
 	stamped int
 
 	free []dedupeEntry // entries allocated ahead, dedupeChunk at a time
+	// ids holds the bytes of the request ids add copied, dedupeIDBytes at
+	// a time; the entries' id strings are made over it (keep).
+	// Invariant: ids[:len(ids)] is never written again (add only appends,
+	// and a full slab is replaced, never reused), so those strings never
+	// change, as Go strings must not.
+	ids []byte
 }
 
 // dedupeChunk is how many entries add allocates at once. Entries of one
@@ -99,6 +106,13 @@ const dedupeChunk = 64
 // dedupeSlack is how many dead entries byIndex and byTime may hold beyond as
 // many as the live ones before compact drops them.
 const dedupeSlack = 64
+
+// dedupeIDBytes is the size of the slabs add copies request ids into. Like
+// the entries of a chunk, the ids of a slab are added, and so expire, close
+// together: a slab (2 KiB: about 80 ids of 26 bytes, as clients make them)
+// is not held long after its last id leaves the table and every capture
+// that holds it.
+const dedupeIDBytes = 2048
 
 func newDedupe(window uint64, ttlMs int64, maxEntries int) *dedupe {
 	return &dedupe{
@@ -131,9 +145,24 @@ func (d *dedupe) lookup(id string) (result, bool) {
 	return e.result, true
 }
 
+// keep returns a copy of id made in the current slab of ids, which is
+// one allocation for many ids rather than one each.
+func (d *dedupe) keep(id string) string {
+	if id == "" {
+		return ""
+	}
+	if len(id) > cap(d.ids)-len(d.ids) {
+		d.ids = make([]byte, 0, max(dedupeIDBytes, len(id)))
+	}
+	start := len(d.ids)
+	d.ids = append(d.ids, id...)
+	return unsafe.String(&d.ids[start], len(id)) // immutable from now on: see d.ids
+}
+
 // add remembers the result of the command at index with request id. The
 // caller has checked that id is not present, and index is above the index
-// of every entry added before.
+// of every entry added before. add keeps a copy of id: the caller's string
+// may be a view of bytes that change once add returns.
 func (d *dedupe) add(id string, res result, index uint64, timeMs int64) {
 	if n := len(d.byIndex); n > d.head && d.byIndex[n-1].index >= index {
 		panic(fmt.Sprintf("kv: dedupe entry at index %d added after one at %d (a bug)", index, d.byIndex[n-1].index))
@@ -151,7 +180,7 @@ func (d *dedupe) add(id string, res result, index uint64, timeMs int64) {
 	e := &d.free[0]
 	d.free = d.free[1:]
 	h := d.hash(id)
-	*e = dedupeEntry{id: id, result: res, index: index, timeMs: timeMs, hash: h, next: d.byHash[h], live: true}
+	*e = dedupeEntry{id: d.keep(id), result: res, index: index, timeMs: timeMs, hash: h, next: d.byHash[h], live: true}
 	d.byHash[h] = e
 	d.live++
 	d.byIndex = append(d.byIndex, e)

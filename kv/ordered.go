@@ -101,6 +101,12 @@ func (o *ordered) get(key string) *record {
 	return o.byKey[key] // nil map reads are fine
 }
 
+// getBytes is get for a key held in bytes, without converting it to a
+// string (the map lookup does not allocate).
+func (o *ordered) getBytes(key []byte) *record {
+	return o.byKey[string(key)]
+}
+
 // replace puts r in the place of old, the present record with r's key (the
 // words stay). lasts keeps old's key string, so r should share it rather
 // than hold a second copy. It finds old's slot by pointer in old's chunk:
