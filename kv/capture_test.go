@@ -27,9 +27,9 @@ func referenceImage(t testing.TB, s *Store) []byte {
 	snap := &messages.KVSnapshot{FormatVersion: SnapshotFormatVersion, Revision: s.revision, CompactedRevision: s.history.compacted}
 	s.data.each(func(r *record) { snap.Items = append(snap.Items, r.item().Proto()) })
 	var dedupe []*dedupeEntry
-	for _, first := range s.dedupe.byHash {
-		for e := first; e != nil; e = e.next {
-			dedupe = append(dedupe, e)
+	for _, slot := range s.dedupe.slots {
+		if slot.e != nil {
+			dedupe = append(dedupe, slot.e)
 		}
 	}
 	sort.Slice(dedupe, func(i, j int) bool { return dedupe[i].index < dedupe[j].index })
