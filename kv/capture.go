@@ -12,7 +12,7 @@ type capture struct {
 	revision  uint64
 	compacted uint64
 	records   []*record      // key order
-	dedupe    []*dedupeEntry // any order
+	dedupe    []*dedupeEntry // index order, as the table's byIndex holds them
 	history   []Event        // oldest first
 }
 
@@ -45,5 +45,5 @@ func (s *Store) capture() (uint64, *capture) {
 // encode returns the image (encode.go). It only reads c, so it may run any
 // number of times, concurrently.
 func (c *capture) encode() ([]byte, error) {
-	return encodeImage(c, inIndexOrder(c.dedupe))
+	return encodeImage(c)
 }

@@ -4,7 +4,6 @@
 package kv
 
 import (
-	"cmp"
 	"fmt"
 	"hash/maphash"
 	"slices"
@@ -395,27 +394,6 @@ func (d *dedupe) copyEntries() []*dedupeEntry {
 		if e.live {
 			out = append(out, e)
 		}
-	}
-	return out
-}
-
-// inIndexOrder returns entries sorted by index, the image's deterministic
-// order (one command per log entry, so indexes are unique). It sorts
-// (index, entry) pairs: comparing through the pointers would miss the cache
-// at nearly every step.
-func inIndexOrder(entries []*dedupeEntry) []*dedupeEntry {
-	type pair struct {
-		index uint64
-		e     *dedupeEntry
-	}
-	pairs := make([]pair, len(entries))
-	for i, e := range entries {
-		pairs[i] = pair{e.index, e}
-	}
-	slices.SortFunc(pairs, func(a, b pair) int { return cmp.Compare(a.index, b.index) })
-	out := make([]*dedupeEntry, len(pairs))
-	for i, p := range pairs {
-		out[i] = p.e
 	}
 	return out
 }
