@@ -172,7 +172,7 @@ func (s *Store) execute(index uint64, cmd *CommandView) (res result, wrote bool)
 			s.data.insert(&record{key: key, value: value, create: index, mod: index, epoch: epoch})
 		case cur.epoch == epoch:
 			key = cur.key
-			cur.value, cur.mod = value, index
+			s.data.setValue(cur, value, index)
 		default:
 			key = cur.key
 			s.data.replace(cur, &record{key: key, value: value, create: cur.create, mod: index, epoch: epoch})

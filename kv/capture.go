@@ -14,6 +14,9 @@ type capture struct {
 	records   []*record      // key order
 	dedupe    []*dedupeEntry // index order, as the table's byIndex holds them
 	history   []Event        // oldest first
+	// bodyBytes is the length of the image's items, dedupe entries and
+	// events, from the totals the store keeps (imageBytes).
+	bodyBytes int
 }
 
 // CaptureSnapshot captures the state applied so far; encode returns the
@@ -39,6 +42,7 @@ func (s *Store) capture() (uint64, *capture) {
 		records:   s.data.records(),
 		dedupe:    s.dedupe.copyEntries(),
 		history:   s.history.copyEvents(),
+		bodyBytes: s.data.imageBytes + s.dedupe.imageBytes + s.history.imageBytes,
 	}
 }
 

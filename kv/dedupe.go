@@ -108,6 +108,10 @@ type dedupe struct {
 	timeHead   int
 	outOfOrder []timeSlot
 	stamped    int
+	// imageBytes is the length of the live entries in the snapshot image
+	// (the sum of dedupeImageSize), so that a capture knows it without
+	// reading the entries.
+	imageBytes int
 
 	free []dedupeEntry // entries allocated ahead, dedupeChunk at a time
 	// ids holds the bytes of the request ids add copied, dedupeIDBytes at
@@ -213,6 +217,7 @@ func (d *dedupe) add(id string, res result, index uint64, timeMs int64) {
 	*e = dedupeEntry{id: d.keep(id), result: res, index: index, timeMs: timeMs, hash: d.hash(id), live: true}
 	d.place(e)
 	d.live++
+	d.imageBytes += dedupeImageSize(e)
 	d.byIndex, d.head = pushQueue(d.byIndex, d.head, e)
 	if timeMs > 0 {
 		d.pushTime(timeSlot{timeMs: timeMs, index: index, e: e})
@@ -333,6 +338,7 @@ func (d *dedupe) earliest() (s *timeSlot, inQueue bool) {
 func (d *dedupe) remove(e *dedupeEntry) {
 	d.unplace(e)
 	d.live--
+	d.imageBytes -= dedupeImageSize(e)
 	e.live = false
 	if e.timeMs > 0 {
 		d.stamped--

@@ -1,11 +1,13 @@
 // encode.go owns the encoding of a capture into the snapshot image, written
 // straight from the captured records rather than through a KVSnapshot
-// message of 100k KVItems: a sizing pass, one buffer, no per-key
-// allocation. The bytes are those proto.MarshalOptions{Deterministic: true}
-// gives for the same messages.KVSnapshot (fields in number order, zero
-// scalars and empty strings and bytes omitted, a present sub-message always
-// written), so images stay comparable across builds and Restore decodes
-// them with proto.Unmarshal; TestEncodeImageMatchesProtoMarshal holds it to that.
+// message of 100k KVItems: one pass, one buffer of the exact size, no
+// per-key allocation. The bytes are those
+// proto.MarshalOptions{Deterministic: true} gives for the same
+// messages.KVSnapshot (fields in number order, zero scalars and empty
+// strings and bytes omitted, a present sub-message always written), so
+// images stay comparable across builds and Restore decodes them with
+// proto.Unmarshal; TestEncodeImageMatchesProtoMarshal holds it to that, and
+// TestImageBytesAreStable to the bytes of earlier builds.
 
 package kv
 
@@ -33,13 +35,18 @@ const _ uint = 15 - max(snapHistory, itemMod, dedupeTime, resultError, eventRevi
 // Restore let no such key, request id or error text in: this is a bug.
 var errInvalidUTF8 = errors.New("kv: encode snapshot: a string field holds invalid UTF-8")
 
-// encodeImage returns the image of c: a pass that sizes it (imageSize),
-// then one that writes each record, dedupe entry and event with the size of
-// its message computed from its own fields. Each string is checked for
-// UTF-8 as it is written, so its bytes are read while in cache for the copy.
+// encodeImage returns the image of c in one pass over the records, the
+// dedupe entries and the history, each written with the size of its
+// message computed from its own fields, into a buffer of the image's size:
+// the store keeps the total up (imageBytes), so no pass reads every record
+// (and misses the cache on it) only to size the buffer. The bytes do not
+// depend on that total: were it off (a bug; the tests' mustSnapshot
+// checks it is exact), append would grow the buffer. Each string is checked
+// for UTF-8 as it is written, so its bytes are read while in cache for the
+// copy.
 func encodeImage(c *capture) ([]byte, error) {
-	size := imageSize(c)
-	b := make([]byte, 0, size)
+	size := varintSize(uint64(SnapshotFormatVersion)) + varintSize(c.revision) + varintSize(c.compacted) + c.bodyBytes
+	b := make([]byte, 0, max(size, 0))
 	b = appendVarint(b, snapFormatVersion, uint64(SnapshotFormatVersion))
 	b = appendVarint(b, snapRevision, c.revision)
 	for _, r := range c.records {
@@ -66,26 +73,15 @@ func encodeImage(c *capture) ([]byte, error) {
 		}
 		b = appendEvent(b, &c.history[i])
 	}
-	if len(b) != size {
-		return nil, errors.New("kv: encode snapshot: size mismatch (a bug)")
-	}
 	return b, nil
 }
 
-// imageSize returns the length of c's image.
-func imageSize(c *capture) int {
-	size := varintSize(uint64(SnapshotFormatVersion)) + varintSize(c.revision) + varintSize(c.compacted)
-	for _, r := range c.records {
-		size += messageSize(itemSize(r))
-	}
-	for _, e := range c.dedupe {
-		size += messageSize(dedupeSize(e))
-	}
-	for i := range c.history {
-		size += messageSize(eventSize(&c.history[i]))
-	}
-	return size
-}
+// The lengths that a record, a dedupe entry and an event take in the
+// image, their field's tag and length included.
+
+func itemImageSize(r *record) int        { return messageSize(itemSize(r)) }
+func dedupeImageSize(e *dedupeEntry) int { return messageSize(dedupeSize(e)) }
+func eventImageSize(e *Event) int        { return messageSize(eventSize(e)) }
 
 func itemSize(r *record) int {
 	return bytesSize(len(r.key)) + bytesSize(len(r.value)) + varintSize(r.create) + varintSize(r.mod)

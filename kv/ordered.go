@@ -65,6 +65,10 @@ type ordered struct {
 	// lasts holds each chunk's last key, so that finding a chunk searches
 	// one array instead of chasing chunk, record and key at every step.
 	lasts keyRun[string, stringKey]
+	// imageBytes is the length of the records' items in the snapshot
+	// image (the sum of itemImageSize), kept up by every change, so that a
+	// capture knows its image's size without reading the records.
+	imageBytes int
 }
 
 // len returns the number of records.
@@ -123,6 +127,15 @@ func (o *ordered) replace(old, r *record) {
 	ch.recs.elems[i] = r
 	r.chunk, r.slot, old.chunk = ch, int32(i), nil
 	o.byKey[r.key] = r
+	o.imageBytes += itemImageSize(r) - itemImageSize(old)
+}
+
+// setValue gives the present record r a new value and mod revision in
+// place; the caller has checked that no capture holds r (see record).
+func (o *ordered) setValue(r *record, value []byte, mod uint64) {
+	o.imageBytes -= itemImageSize(r)
+	r.value, r.mod = value, mod
+	o.imageBytes += itemImageSize(r)
 }
 
 // insert adds r, whose key must not be present.
@@ -131,6 +144,7 @@ func (o *ordered) insert(r *record) {
 		o.byKey = map[string]*record{}
 	}
 	o.byKey[r.key] = r
+	o.imageBytes += itemImageSize(r)
 	if len(o.chunks) == 0 {
 		ch := &chunk{}
 		ch.recs.insert(0, r)
@@ -172,6 +186,7 @@ func (o *ordered) delete(key string) *record {
 		return nil
 	}
 	delete(o.byKey, key)
+	o.imageBytes -= itemImageSize(r)
 	ch := r.chunk
 	n := len(ch.recs.elems)
 	i := ch.recs.search(key) // key is there: its position
