@@ -29,11 +29,7 @@ func referenceImage(t testing.TB, s *Store) []byte {
 	snap := &messages.KVSnapshot{FormatVersion: SnapshotFormatVersion, Revision: s.revision, CompactedRevision: s.history.compacted}
 	s.data.each(func(r *record) { snap.Items = append(snap.Items, r.item().Proto()) })
 	var dedupe []*dedupeEntry
-	for _, slot := range s.dedupe.slots {
-		if slot.e != nil {
-			dedupe = append(dedupe, slot.e)
-		}
-	}
+	s.dedupe.table.each(func(e *dedupeEntry) { dedupe = append(dedupe, e) })
 	sort.Slice(dedupe, func(i, j int) bool { return dedupe[i].index < dedupe[j].index })
 	for _, e := range dedupe {
 		snap.Dedupe = append(snap.Dedupe, &messages.KVDedupe{RequestId: e.id, Result: e.result.proto(), Index: e.index, LeaderTimeUnixMs: e.timeMs})

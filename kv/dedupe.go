@@ -20,17 +20,14 @@ type dedupeEntry struct {
 	index  uint64 // raft index of the command
 	timeMs int64  // the command's leader_time_unix_ms; <= 0 means unstamped
 
-	hash uint64 // d.hash(id): where the search for the entry's slot starts
+	hash uint64 // d.hash(id): the entry's hash in the table
 	live bool   // in the table; false once removed (the queues drop it lazily)
 }
 
-// idSlot is one slot of dedupe.slots: an entry and its hash, or empty (nil
-// e). The hash is kept next to the pointer so that a probe compares it
-// without reading the entry.
-type idSlot struct {
-	hash uint64
-	e    *dedupeEntry
-}
+// entryID is the key of a *dedupeEntry in the table.
+type entryID struct{}
+
+func (entryID) keyOf(e *dedupeEntry) string { return e.id }
 
 // timeSlot is an entry's place in dedupe's time order. It carries the sort
 // key, so that the time queue and heap compare within their arrays rather
@@ -72,19 +69,14 @@ type timeSlot struct {
 // has grown to its working size, none of this allocates: the slots, the
 // queues and the heap reuse their arrays.
 //
-// The table is an open-addressing hash table over a 64-bit hash of the
-// request id: linear probing from slot hash&(len-1), removal by shifting
-// the slots that follow back (no tombstones, so the table never fills up
-// with dead slots and never needs rebuilding while its size holds). A probe
-// reads the slots' hashes, not the ids' bytes: a removal in particular, whose
-// id is in no cache, finds its slot by pointer. Lookups compare the full id
+// The table is a hashIndex over a 64-bit hash of the request id, so a
+// probe reads the slots' hashes, not the ids' bytes, and a removal (whose
+// id is in no cache) finds its slot by pointer. Lookups compare the full id
 // when the hashes match, so outcomes do not depend on the hash or its seed,
 // which differ between replicas and runs: only the speed does.
 //
-// Invariants: slots holds the live entries (the table), each once, and e.live
-// is true exactly for them; live is their number, and at most half of
-// len(slots), a power of two (or zero); every slot from an entry's
-// hash&(len-1) up to its own, cyclically, is occupied. byIndex[head:] holds
+// Invariants: table holds the live entries, and e.live is true exactly for
+// them; live is their number. byIndex[head:] holds
 // every live entry, in strictly increasing index order, and some dead ones.
 // inOrder[timeHead:] is sorted by (timeMs, index), unique since indexes
 // are; outOfOrder is a min-heap by the same order; between them they hold a
@@ -96,7 +88,7 @@ type dedupe struct {
 	ttlMs      int64
 	maxEntries int
 
-	slots   []idSlot
+	table   hashIndex[*dedupeEntry, entryID]
 	live    int
 	seed    maphash.Seed
 	mask    uint64         // ANDed into every hash: all ones; tests narrow it to force collisions
@@ -131,9 +123,6 @@ const dedupeChunk = 64
 // beyond as many as the live ones before compact drops them.
 const dedupeSlack = 64
 
-// dedupeMinSlots is the size of the first slots array.
-const dedupeMinSlots = 16
-
 // dedupeIDBytes is the size of the slabs add copies request ids into. Like
 // the entries of a chunk, the ids of a slab are added, and so expire, close
 // together: a slab (2 KiB: about 80 ids of 26 bytes, as clients make them)
@@ -155,20 +144,13 @@ func (d *dedupe) hash(id string) uint64 {
 
 // find returns the live entry of request id, or nil.
 func (d *dedupe) find(id string) *dedupeEntry {
-	if len(d.slots) == 0 {
-		return nil
+	if d.live == 0 {
+		return nil // and no hash to compute
 	}
-	h := d.hash(id)
-	m := uint64(len(d.slots) - 1)
-	for i := h & m; ; i = (i + 1) & m {
-		s := &d.slots[i]
-		if s.e == nil {
-			return nil
-		}
-		if s.hash == h && s.e.id == id {
-			return s.e
-		}
+	if i := d.table.find(d.hash(id), id); i >= 0 {
+		return d.table.at(i)
 	}
+	return nil
 }
 
 // lookup returns the remembered result of request id.
@@ -215,7 +197,7 @@ func (d *dedupe) add(id string, res result, index uint64, timeMs int64) {
 	e := &d.free[0]
 	d.free = d.free[1:]
 	*e = dedupeEntry{id: d.keep(id), result: res, index: index, timeMs: timeMs, hash: d.hash(id), live: true}
-	d.place(e)
+	d.table.insert(e.hash, e)
 	d.live++
 	d.imageBytes += dedupeImageSize(e)
 	d.byIndex, d.head = pushQueue(d.byIndex, d.head, e)
@@ -224,52 +206,6 @@ func (d *dedupe) add(id string, res result, index uint64, timeMs int64) {
 		d.stamped++
 	}
 	d.compact()
-}
-
-// place puts e in an empty slot, doubling the slots first if they would be
-// more than half full.
-func (d *dedupe) place(e *dedupeEntry) {
-	if 2*(d.live+1) > len(d.slots) {
-		old := d.slots
-		d.slots = make([]idSlot, max(dedupeMinSlots, 2*len(old)))
-		for _, s := range old {
-			if s.e != nil {
-				d.placeIn(s)
-			}
-		}
-	}
-	d.placeIn(idSlot{hash: e.hash, e: e})
-}
-
-// placeIn puts s in the first empty slot from its hash on.
-func (d *dedupe) placeIn(s idSlot) {
-	m := uint64(len(d.slots) - 1)
-	i := s.hash & m
-	for d.slots[i].e != nil {
-		i = (i + 1) & m
-	}
-	d.slots[i] = s
-}
-
-// unplace empties the slot of the live entry e. Each slot that follows, up
-// to the first empty one, moves back into the hole when its search would
-// pass the hole (its hash puts its start at or before the hole), so every
-// search still finds its entry before an empty slot.
-func (d *dedupe) unplace(e *dedupeEntry) {
-	m := uint64(len(d.slots) - 1)
-	i := e.hash & m
-	for d.slots[i].e != e {
-		i = (i + 1) & m
-	}
-	for j := (i + 1) & m; d.slots[j].e != nil; j = (j + 1) & m {
-		// The distance from the start of j's search to j is at least
-		// the distance from the hole: the hole lies on the search path.
-		if (j-d.slots[j].hash)&m >= (j-i)&m {
-			d.slots[i] = d.slots[j]
-			i = j
-		}
-	}
-	d.slots[i] = idSlot{}
 }
 
 // expire drops the entries that have expired at applied index idx, given the
@@ -336,7 +272,7 @@ func (d *dedupe) earliest() (s *timeSlot, inQueue bool) {
 // remove takes the live entry e out of the table; byIndex and the time
 // order drop it later.
 func (d *dedupe) remove(e *dedupeEntry) {
-	d.unplace(e)
+	d.table.removeAt(d.table.slotOf(e.hash, e))
 	d.live--
 	d.imageBytes -= dedupeImageSize(e)
 	e.live = false

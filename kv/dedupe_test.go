@@ -192,34 +192,18 @@ func (m *dedupeModel) add(id string, res result, index uint64, timeMs int64) {
 func checkDedupe(t *testing.T, step int, d *dedupe, m *dedupeModel) {
 	t.Helper()
 	got := d.copyEntries()
-	placed := map[*dedupeEntry]bool{}
-	if n := len(d.slots); n&(n-1) != 0 || 2*d.live > n {
-		t.Fatalf("step %d: %d slots for %d entries", step, n, d.live)
+	live := map[string]*dedupeEntry{}
+	for _, e := range got {
+		live[e.id] = e
 	}
-	for i, s := range d.slots {
-		e := s.e
-		if e == nil {
-			continue
-		}
-		if !e.live || s.hash != e.hash || d.hash(e.id) != e.hash || placed[e] {
-			t.Fatalf("step %d: entry %q (live %v, seen %v) in slot %d", step, e.id, e.live, placed[e], i)
-		}
-		placed[e] = true
-		// Every slot from the entry's start to its own is occupied.
-		m := len(d.slots) - 1
-		for j := int(e.hash) & m; j != i; j = (j + 1) & m {
-			if d.slots[j].e == nil {
-				t.Fatalf("step %d: entry %q in slot %d, past the empty slot %d", step, e.id, i, j)
-			}
-		}
-	}
-	if len(got) != len(m.entries) || d.live != len(m.entries) || len(placed) != len(m.entries) {
-		t.Fatalf("step %d: %d entries copied, %d counted live, %d in slots, want %d",
-			step, len(got), d.live, len(placed), len(m.entries))
+	checkHashIndex(t, step, &d.table, live, func(e *dedupeEntry) uint64 { return e.hash })
+	if len(got) != len(m.entries) || d.live != len(m.entries) || d.table.len() != len(m.entries) {
+		t.Fatalf("step %d: %d entries copied, %d counted live, %d in the table, want %d",
+			step, len(got), d.live, d.table.len(), len(m.entries))
 	}
 	for i, e := range got {
 		w := &m.entries[i]
-		if e.id != w.id || e.result != w.result || e.index != w.index || e.timeMs != w.timeMs || !e.live || d.find(e.id) != e {
+		if e.id != w.id || e.result != w.result || e.index != w.index || e.timeMs != w.timeMs || !e.live || d.find(e.id) != e || e.hash != d.hash(e.id) {
 			t.Fatalf("step %d: entry %d is %+v, want %+v", step, i, *e, *w)
 		}
 		if res, ok := d.lookup(w.id); !ok || res != w.result {
