@@ -13,6 +13,12 @@ package kv
 // pointer, so a probe reads an element (and its key) only when the hashes
 // match, and a removal finds its slot by pointer without reading a key.
 //
+// Doubling moves every element in one pass (home i becomes i or i+len, so
+// the writes run through the new slots nearly in order; 25 to 30 ms per
+// million elements as measured here): the caller stalls for it, as the
+// applier does for a capture's pass over the records, where a Go map would
+// spread its growth out.
+//
 // Invariants: n elements, each in one slot; n is at most half of
 // len(slots), a power of two, or both are zero; every slot from an
 // element's hash&(len-1) up to its own, cyclically, is occupied; no two

@@ -54,14 +54,17 @@ func TestHashIndexMatchesMap(t *testing.T) {
 	for _, bits := range []uint{2, 5, 64} {
 		t.Run(fmt.Sprintf("hash-bits=%d", bits), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(1, uint64(bits)))
+			wrapped := 0 // steps with an element past the end of the slots
 			hashes := map[string]uint64{}
 			hashOf := func(e *testElem) uint64 { return hashes[e.key] }
 			var idx hashIndex[*testElem, testElemKey]
 			want := map[string]*testElem{}
-			for step := range 20_000 {
+			for step := range 8_000 {
 				key := fmt.Sprint(rng.IntN(400))
 				if _, ok := hashes[key]; !ok {
-					hashes[key] = rng.Uint64() >> (64 - bits) // high bits too: home is h&(len-1)
+					// Few distinct hashes, whose homes are the last slots:
+					// long probes, which wrap around the end.
+					hashes[key] = ^(rng.Uint64() >> (64 - bits))
 				}
 				h := hashes[key]
 				i := idx.find(h, key)
@@ -69,7 +72,7 @@ func TestHashIndexMatchesMap(t *testing.T) {
 					t.Fatalf("step %d: find(%q) = %d, map has %v", step, key, i, want[key])
 				}
 				switch op := rng.IntN(3); {
-				case i < 0 && (op > 0 || step < 5000): // grow for a while, then hold
+				case i < 0 && (op > 0 || step < 2000): // grow for a while, then hold
 					e := &testElem{key: key}
 					idx.insert(h, e)
 					want[key] = e
@@ -82,6 +85,16 @@ func TestHashIndexMatchesMap(t *testing.T) {
 					delete(want, key)
 				}
 				checkHashIndex(t, step, &idx, want, hashOf)
+				m := len(idx.slots) - 1
+				for i, s := range idx.slots {
+					if s.e != nil && i < int(s.hash)&m {
+						wrapped++
+						break
+					}
+				}
+			}
+			if bits < 64 && wrapped == 0 {
+				t.Fatal("no probe wrapped around the end of the slots")
 			}
 		})
 	}
