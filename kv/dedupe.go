@@ -76,13 +76,13 @@ type timeSlot struct {
 // which differ between replicas and runs: only the speed does.
 //
 // Invariants: table holds the live entries, and e.live is true exactly for
-// them; live is their number. byIndex[head:] holds
-// every live entry, in strictly increasing index order, and some dead ones.
-// inOrder[timeHead:] is sorted by (timeMs, index), unique since indexes
-// are; outOfOrder is a min-heap by the same order; between them they hold a
-// slot for every live stamped entry (timeMs > 0), and for some dead ones;
-// stamped is the number of live stamped entries. Expiry and eviction
-// depend on the live entries only, so the dead ones change no outcome.
+// them; live is their number. byIndex[head:] holds every live entry, in
+// strictly increasing index order, and some dead ones. inOrder[timeHead:]
+// is sorted by (timeMs, index), unique since indexes are; outOfOrder is a
+// min-heap by the same order; between them they hold a slot for every live
+// stamped entry (timeMs > 0), and for some dead ones; stamped is the number
+// of live stamped entries. Expiry and eviction depend on the live entries
+// only, so the dead ones change no outcome.
 type dedupe struct {
 	window     uint64
 	ttlMs      int64
@@ -117,6 +117,9 @@ type dedupe struct {
 // dedupeChunk is how many entries add allocates at once. Entries of one
 // chunk are added, and so expire, close together: a chunk is not held long
 // after its last entry leaves the table (and every capture that holds it).
+// A removed entry is not reused: a capture taken while it was live may
+// still be reading it, and nothing says when that capture is done (records
+// are copied on write for the same reason).
 const dedupeChunk = 64
 
 // dedupeSlack is how many dead entries byIndex and the time order may hold
