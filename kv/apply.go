@@ -4,8 +4,10 @@
 package kv
 
 import (
+	"bytes"
 	"fmt"
 	"unicode/utf8"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 
@@ -85,24 +87,30 @@ func (s *Store) applyLocked(index uint64, data []byte) (res result, wrote, ok bo
 		s.dedupe.expire(index, 0)
 		return result{}, false, false
 	}
-	var cmd command
-	if !decodeCommand(data, &cmd) {
+	var cmd CommandView
+	if !parseCommand(data, &cmd) {
 		// The result carries proto.Unmarshal's error, as it always has;
-		// decodeCommand rejects exactly what proto.Unmarshal rejects, so
+		// parseCommand rejects exactly what proto.Unmarshal rejects, so
 		// the second branch is only a safety net.
 		m := &messages.KVCommand{}
 		if err := proto.Unmarshal(data, m); err != nil {
 			s.dedupe.expire(index, 0)
 			return badRequest("undecodable KV command (%d bytes): %v", len(data), err), false, true
 		}
-		cmd = commandFromProto(m)
+		cmd = viewFromProto(m)
 	}
+	// cmd's key, value and request id are views into data, which is not
+	// ours: whatever the store keeps of them it copies (execute, and
+	// dedupe.add).
 	// Expire before the lookup: the table is what is valid at this index.
-	s.dedupe.expire(index, cmd.leaderTimeUnixMs)
-	id := cmd.requestID
-	if len(id) > MaxRequestIDBytes {
-		return badRequest("request id is %d bytes, the limit is %d", len(id), MaxRequestIDBytes), false, true
+	s.dedupe.expire(index, cmd.LeaderTimeUnixMs)
+	if n := len(cmd.RequestID); n > MaxRequestIDBytes {
+		return badRequest("request id is %d bytes, the limit is %d", n, MaxRequestIDBytes), false, true
 	}
+	// The request id as a string over data's bytes, without a copy: lookup
+	// and add read it only during this call (add copies what it keeps),
+	// and data does not change while Apply runs.
+	id := unsafe.String(unsafe.SliceData(cmd.RequestID), len(cmd.RequestID))
 	if id != "" {
 		if orig, seen := s.dedupe.lookup(id); seen {
 			return orig, false, true // a retry: the original outcome, no change
@@ -110,54 +118,66 @@ func (s *Store) applyLocked(index uint64, data []byte) (res result, wrote, ok bo
 	}
 	res, wrote = s.execute(index, &cmd)
 	if id != "" {
-		s.dedupe.add(id, res, index, cmd.leaderTimeUnixMs)
+		s.dedupe.add(id, res, index, cmd.LeaderTimeUnixMs)
 	}
 	return res, wrote, true
 }
 
-// execute validates and performs cmd as the entry at index.
-func (s *Store) execute(index uint64, cmd *command) (res result, wrote bool) {
-	if cmd.op != messages.KVOp_KV_OP_PUT && cmd.op != messages.KVOp_KV_OP_DELETE {
-		return badRequest("unknown KV op %d", int32(cmd.op)), false
+// execute validates and performs cmd as the entry at index. cmd's slices
+// are views into the entry: what the store keeps, it copies. A put copies
+// the value (one allocation, nil when empty, as proto.Unmarshal leaves an
+// empty bytes field) and, only when it creates the key, the key; a put to
+// an existing key and a delete use the record's key string, which the
+// index and the history already share.
+func (s *Store) execute(index uint64, cmd *CommandView) (res result, wrote bool) {
+	if cmd.Op != messages.KVOp_KV_OP_PUT && cmd.Op != messages.KVOp_KV_OP_DELETE {
+		return badRequest("unknown KV op %d", int32(cmd.Op)), false
 	}
-	if err := ValidKey(cmd.key); err != nil {
+	if err := ValidKeyBytes(cmd.Key); err != nil {
 		return badRequest("%v", err), false
 	}
-	cur := s.data.get(cmd.key)
+	cur := s.data.getBytes(cmd.Key)
 	var curMod uint64 // 0: the key does not exist
 	if cur != nil {
 		curMod = cur.mod
 	}
 	// The CAS check comes first; a check that passes on a missing key
 	// (expected 0) leaves a delete with nothing to delete: NOT_FOUND.
-	if cmd.hasExpectedRevision && cmd.expectedRevision != curMod {
+	if cmd.HasExpectedRevision && cmd.ExpectedRevision != curMod {
 		return result{
 			status:   messages.KVStatus_KV_STATUS_CONFLICT,
 			revision: curMod,
-			err:      fmt.Sprintf("revision conflict on %q: expected %d, current %d", cmd.key, cmd.expectedRevision, curMod),
+			err:      fmt.Sprintf("revision conflict on %q: expected %d, current %d", string(cmd.Key), cmd.ExpectedRevision, curMod),
 		}, false
 	}
-	if cmd.op == messages.KVOp_KV_OP_DELETE {
+	if cmd.Op == messages.KVOp_KV_OP_DELETE {
 		if cur == nil {
-			return result{status: messages.KVStatus_KV_STATUS_NOT_FOUND, err: fmt.Sprintf("key %q not found", cmd.key)}, false
+			return result{status: messages.KVStatus_KV_STATUS_NOT_FOUND, err: fmt.Sprintf("key %q not found", string(cmd.Key))}, false
 		}
-		s.data.delete(cmd.key)
-		s.history.add(Event{Op: messages.KVOp_KV_OP_DELETE, Key: cmd.key, Revision: index})
+		s.data.delete(cur.key)
+		s.history.add(Event{Op: messages.KVOp_KV_OP_DELETE, Key: cur.key, Revision: index})
 	} else {
-		// decodeCommand copied value out of the entry, so the store owns
-		// it; nothing writes to its bytes from now on.
+		// The store owns the copy; nothing writes to its bytes from now on.
+		var value []byte
+		if len(cmd.Value) > 0 {
+			value = bytes.Clone(cmd.Value)
+		}
 		// Copy-on-write (see record): a capture may still read cur. A
 		// new record shares cur's key string, which the index holds.
 		epoch := s.captures.Load()
+		var key string
 		switch {
 		case cur == nil:
-			s.data.insert(&record{key: cmd.key, value: cmd.value, create: index, mod: index, epoch: epoch})
+			key = string(cmd.Key)
+			s.data.insert(&record{key: key, value: value, create: index, mod: index, epoch: epoch})
 		case cur.epoch == epoch:
-			cur.value, cur.mod = cmd.value, index
+			key = cur.key
+			s.data.setValue(cur, value, index)
 		default:
-			s.data.replace(cur, &record{key: cur.key, value: cmd.value, create: cur.create, mod: index, epoch: epoch})
+			key = cur.key
+			s.data.replace(cur, &record{key: key, value: value, create: cur.create, mod: index, epoch: epoch})
 		}
-		s.history.add(Event{Op: messages.KVOp_KV_OP_PUT, Key: cmd.key, Value: cmd.value, Revision: index})
+		s.history.add(Event{Op: messages.KVOp_KV_OP_PUT, Key: key, Value: value, Revision: index})
 	}
 	s.revision = index
 	return result{status: messages.KVStatus_KV_STATUS_OK, revision: index}, true

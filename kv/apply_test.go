@@ -186,15 +186,61 @@ func TestEmptyEntryAndReplay(t *testing.T) {
 	}
 }
 
-func TestStoredValueIsNotAliased(t *testing.T) {
-	s := New(Options{})
-	cmd, _ := EncodePut("a", []byte("value"), WriteOptions{})
-	s.Apply(1, cmd)
-	for i := range cmd {
-		cmd[i] = 'X'
+// TestStoreKeepsNoBytesOfTheEntry: Apply decodes an entry without copying
+// it and copies what it keeps (a value, a new key, a request id), so
+// writing over the entry's buffer once Apply returns changes nothing: the
+// store stays equal to one that applied the same entries left intact, in
+// its data, history and request-id table.
+func TestStoreKeepsNoBytesOfTheEntry(t *testing.T) {
+	a, b := New(Options{}), New(Options{})
+	var idx uint64
+	var retries [][]byte
+	apply := func(cmd []byte, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx++
+		own := bytes.Clone(cmd)
+		ra := a.Apply(idx, own)
+		for i := range own {
+			own[i] = 'X'
+		}
+		if rb := b.Apply(idx, cmd); !bytes.Equal(ra, rb) {
+			t.Fatalf("index %d: results differ", idx)
+		}
+		if c, _ := DecodeCommand(cmd); c.RequestId != "" {
+			retries = append(retries, cmd)
+		}
 	}
-	if it, _ := s.Get("a"); string(it.Value) != "value" {
-		t.Fatalf("value changed with the entry's buffer: %q", it.Value)
+	apply(EncodePut("a", []byte("value"), WriteOptions{}))
+	apply(EncodePut("b.new", []byte("v1"), WriteOptions{RequestID: "req-1", LeaderTimeUnixMs: 5}))
+	apply(EncodePut("b.new", []byte("v2"), WriteOptions{RequestID: "req-2"})) // edited in place
+	for _, s := range []*Store{a, b} {
+		if _, err := s.CaptureSnapshot(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(EncodePut("b.new", []byte("v3"), WriteOptions{RequestID: "req-3"})) // a new record
+	apply(EncodeDelete("a", WriteOptions{RequestID: "req-4"}))
+	apply(EncodePut("a", nil, WriteOptions{RequestID: "req-5"}))
+	apply(EncodePut("c", []byte("cas"), WriteOptions{RequestID: "req-6", HasExpectedRevision: true, ExpectedRevision: 3})) // a conflict
+	apply(EncodeDelete("c", WriteOptions{RequestID: "req-7"}))                                                             // not found
+	apply(EncodePut("c", []byte("new"), WriteOptions{RequestID: "req-8", HasExpectedRevision: true}))                      // create-only
+	sameState(t, a, b)
+	if it, _ := a.Get("b.new"); string(it.Value) != "v3" {
+		t.Fatalf("b.new = %q", it.Value)
+	}
+	// Every retry is a dedupe hit with the original outcome on both.
+	for _, cmd := range retries {
+		idx++
+		if ra, rb := a.Apply(idx, bytes.Clone(cmd)), b.Apply(idx, cmd); !bytes.Equal(ra, rb) {
+			t.Fatalf("retry at %d: results differ", idx)
+		}
+	}
+	sameState(t, a, b)
+	if a.Revision() != 9 {
+		t.Fatalf("revision %d after the retries, want 9", a.Revision())
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // putCommands returns n encoded puts of keys drawn by key(i).
@@ -190,6 +191,76 @@ func BenchmarkApplyPut(b *testing.B) {
 				}
 			}
 			s.Apply(base+uint64(i+1), c)
+		}
+	})
+	// A steady mix: puts of 128-byte values with a fresh client request id
+	// and the leader's stamp (10 puts a millisecond), three in four
+	// overwriting one of 100k keys, one in four inserting a new key placed
+	// uniformly among them, and a capture every 10000 puts. The TTL of 5 s
+	// (50000 puts) expires ids by leader time, before the 100000-entry
+	// window. The first 100k such overwrites, untimed, fill the request-id
+	// table; after each 10000 timed puts, untimed deletes take the new keys
+	// out again, so the store stays between 100k and 102.5k keys.
+	b.Run("mixed-insert-overwrite-100000-keys-request-id-ttl", func(b *testing.B) {
+		const n, batch, t0 = 100_000, 10_000, 1_700_000_000_000
+		s := New(Options{DedupeTTL: 5 * time.Second})
+		value := make([]byte, 128)
+		var idx uint64
+		apply := func(c []byte, puts int) { // puts so far sets the leader time
+			idx++
+			s.Apply(idx, StampLeaderTime(c, t0+int64(puts/10)))
+		}
+		encode := func(key, id string) []byte {
+			c, err := EncodePut(key, value, WriteOptions{RequestID: id})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return c
+		}
+		for i := range n {
+			apply(encode(fmt.Sprintf("key.%08d", i), ""), 0)
+		}
+		for i := range n {
+			apply(encode(fmt.Sprintf("key.%08d", rng.IntN(n)), crand.Text()), i)
+		}
+		keys := make([]string, b.N)
+		var news []int // the timed puts that insert a key
+		for i := range keys {
+			if rng.IntN(4) > 0 {
+				keys[i] = fmt.Sprintf("key.%08d", rng.IntN(n))
+			} else {
+				keys[i] = fmt.Sprintf("key.%08d.%d", rng.IntN(n), i) // after key.%08d, unique
+				news = append(news, i)
+			}
+		}
+		// Stamped as apply would stamp them, with idx as it will be.
+		cmds := make([][]byte, b.N)
+		for i, k := range keys {
+			cmds[i] = StampLeaderTime(encode(k, crand.Text()), t0+int64((n+i)/10))
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for from := 0; from < b.N; from += batch {
+			to := min(from+batch, b.N)
+			if _, err := s.CaptureSnapshot(); err != nil {
+				b.Fatal(err)
+			}
+			for _, c := range cmds[from:to] {
+				idx++
+				s.Apply(idx, c)
+			}
+			b.StopTimer()
+			for ; len(news) > 0 && news[0] < to; news = news[1:] {
+				d, err := EncodeDelete(keys[news[0]], WriteOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				apply(d, n+to)
+			}
+			b.StartTimer()
+		}
+		if s.Len() != n {
+			b.Fatalf("%d keys at the end, want %d", s.Len(), n)
 		}
 	})
 }
@@ -385,5 +456,64 @@ func BenchmarkDedupe(b *testing.B) {
 			}
 			d.add(ids[i], result{revision: idx}, idx, tm)
 		}
+	})
+}
+
+// BenchmarkEncodeImage measures the encoding of a captured image (what the
+// persister does, off the applier) of 100k keys with 128-byte values and a
+// full history: written in key order into a fresh store, so that records,
+// keys and values lie in memory in key order; and after 300k uniform
+// overwrites with client request ids (a full request-id table) and a
+// capture every 10000 puts, as the cluster benchmark leaves a member, so
+// that the encoder's walk in key order jumps around memory.
+func BenchmarkEncodeImage(b *testing.B) {
+	const n, t0 = 100_000, 1_700_000_000_000
+	value := make([]byte, 128)
+	fill := func(b *testing.B) *Store {
+		s := New(Options{})
+		for i := range n {
+			c, err := EncodePut(fmt.Sprintf("key.%08d", i), value, WriteOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.Apply(uint64(i+1), c)
+		}
+		return s
+	}
+	run := func(b *testing.B, s *Store) {
+		encode, err := s.CaptureSnapshot()
+		if err != nil {
+			b.Fatal(err)
+		}
+		img, err := encode()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(len(img)))
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			if _, err := encode(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("100000-keys-in-key-order", func(b *testing.B) { run(b, fill(b)) })
+	b.Run("100000-keys-after-overwrites-with-request-ids", func(b *testing.B) {
+		s := fill(b)
+		rng := rand.New(rand.NewPCG(5, 5))
+		for i := range 3 * n {
+			if i%10_000 == 0 {
+				if _, err := s.CaptureSnapshot(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			c, err := EncodePut(fmt.Sprintf("key.%08d", rng.IntN(n)), value, WriteOptions{RequestID: crand.Text()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.Apply(uint64(n+i+1), StampLeaderTime(c, t0+int64(i/10)))
+		}
+		run(b, s)
 	})
 }

@@ -12,8 +12,11 @@ type capture struct {
 	revision  uint64
 	compacted uint64
 	records   []*record      // key order
-	dedupe    []*dedupeEntry // any order
+	dedupe    []*dedupeEntry // index order, as the table's byIndex holds them
 	history   []Event        // oldest first
+	// bodyBytes is the length of the image's items, dedupe entries and
+	// events, from the totals the store keeps (imageBytes).
+	bodyBytes int
 }
 
 // CaptureSnapshot captures the state applied so far; encode returns the
@@ -39,11 +42,12 @@ func (s *Store) capture() (uint64, *capture) {
 		records:   s.data.records(),
 		dedupe:    s.dedupe.copyEntries(),
 		history:   s.history.copyEvents(),
+		bodyBytes: s.data.imageBytes + s.dedupe.imageBytes + s.history.imageBytes,
 	}
 }
 
 // encode returns the image (encode.go). It only reads c, so it may run any
 // number of times, concurrently.
 func (c *capture) encode() ([]byte, error) {
-	return encodeImage(c, inIndexOrder(c.dedupe))
+	return encodeImage(c)
 }

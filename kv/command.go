@@ -1,8 +1,8 @@
 // command.go owns the decoding of a committed entry's KVCommand, written
 // against protowire rather than through proto.Unmarshal's reflection: Apply
-// decodes every entry, and this is its hot path. The service's kv.batch
-// validates each command through the same loop (ParseCommand), without
-// copying it.
+// decodes every entry, and this is its hot path. Apply decodes into a view
+// without copying (it copies only what the store keeps), and the service's
+// kv.batch validates each command through the same loop (ParseCommand).
 
 package kv
 
@@ -18,18 +18,6 @@ import (
 const (
 	cmdOp, cmdKey, cmdValue, cmdHasExpected, cmdExpected, cmdRequestID, cmdLeaderTime = 1, 2, 3, 4, 5, 6, 7
 )
-
-// command is a decoded KVCommand: the fields of messages.KVCommand, holding
-// the values proto.Unmarshal would have set.
-type command struct {
-	op                  messages.KVOp
-	key                 string
-	value               []byte // a copy: the store keeps it, the entry's buffer is not ours
-	hasExpectedRevision bool
-	expectedRevision    uint64
-	requestID           string
-	leaderTimeUnixMs    int64
-}
 
 // CommandView is an encoded KVCommand decoded without copying: Key, Value
 // and RequestID are sub-slices of the data it was parsed from (valid only as
@@ -47,43 +35,20 @@ type CommandView struct {
 }
 
 // ParseCommand decodes data as a KVCommand without allocating. It accepts
-// exactly what the store's decoder (and proto.Unmarshal) accepts, through the
-// same loop, so a command the service validates through its view is the
-// command Apply will decode from the same bytes. It reports false on
-// malformed data, the view is then unspecified.
+// exactly what Apply (and proto.Unmarshal) accepts, through the same loop,
+// so a command the service validates through its view is the command Apply
+// will decode from the same bytes. It reports false on malformed data, the
+// view is then unspecified.
 func ParseCommand(data []byte) (CommandView, bool) {
 	var v CommandView
 	ok := parseCommand(data, &v)
 	return v, ok
 }
 
-// decodeCommand decodes data into c, copying the key, value and request id
-// out of data (see parseCommand for what it accepts). An empty value leaves
-// value nil, as proto.Unmarshal does. It reports false on malformed data; c
-// is then unspecified.
-func decodeCommand(data []byte, c *command) bool {
-	var v CommandView
-	if !parseCommand(data, &v) {
-		return false
-	}
-	*c = command{
-		op:                  v.Op,
-		key:                 string(v.Key),
-		hasExpectedRevision: v.HasExpectedRevision,
-		expectedRevision:    v.ExpectedRevision,
-		requestID:           string(v.RequestID),
-		leaderTimeUnixMs:    v.LeaderTimeUnixMs,
-	}
-	if len(v.Value) > 0 {
-		c.value = append([]byte(nil), v.Value...)
-	}
-	return true
-}
-
-// parseCommand is the one decoding loop behind decodeCommand and
-// ParseCommand. It accepts exactly the inputs proto.Unmarshal accepts into a
-// messages.KVCommand and finds the same values (FuzzDecodeCommand holds both
-// callers to that):
+// parseCommand is the one decoding loop behind Apply and ParseCommand. It
+// accepts exactly the inputs proto.Unmarshal accepts into a
+// messages.KVCommand and finds the same values (FuzzDecodeCommand holds it
+// to that):
 //   - a tag is a varint of at most ten bytes; its field number must be in
 //     1..2^29-1, and its wire type not an end-group (there is no open
 //     group at the top) nor one of the reserved types 6 and 7;
@@ -156,15 +121,15 @@ func parseCommand(data []byte, v *CommandView) bool {
 	return true
 }
 
-// commandFromProto is decodeCommand's result from a decoded message.
-func commandFromProto(m *messages.KVCommand) command {
-	return command{
-		op:                  m.Op,
-		key:                 m.Key,
-		value:               m.Value,
-		hasExpectedRevision: m.HasExpectedRevision,
-		expectedRevision:    m.ExpectedRevision,
-		requestID:           m.RequestId,
-		leaderTimeUnixMs:    m.LeaderTimeUnixMs,
+// viewFromProto is the view parseCommand gives, from a decoded message.
+func viewFromProto(m *messages.KVCommand) CommandView {
+	return CommandView{
+		Op:                  m.Op,
+		Key:                 []byte(m.Key),
+		Value:               m.Value,
+		HasExpectedRevision: m.HasExpectedRevision,
+		ExpectedRevision:    m.ExpectedRevision,
+		RequestID:           []byte(m.RequestId),
+		LeaderTimeUnixMs:    m.LeaderTimeUnixMs,
 	}
 }

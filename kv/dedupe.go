@@ -4,30 +4,34 @@
 package kv
 
 import (
-	"cmp"
 	"fmt"
 	"hash/maphash"
 	"slices"
+	"unsafe"
 )
 
 // dedupeEntry remembers the result of the command that carried a request id.
 // id, result, index and timeMs never change after add, so a capture may read
-// them while Apply goes on; hash, next and live are the table's bookkeeping,
-// which captures never read.
+// them while Apply goes on; hash and live are the table's bookkeeping, which
+// captures never read.
 type dedupeEntry struct {
 	id     string
 	result result
 	index  uint64 // raft index of the command
 	timeMs int64  // the command's leader_time_unix_ms; <= 0 means unstamped
 
-	hash uint64       // d.hash(id): the entry's key in byHash
-	next *dedupeEntry // the next live entry with the same hash (rare)
-	live bool         // in the table; false once removed (the queues drop it lazily)
+	hash uint64 // d.hash(id): the entry's hash in the table
+	live bool   // in the table; false once removed (the queues drop it lazily)
 }
 
-// timeSlot is an entry's place in dedupe.byTime. It carries the sort key, so
-// that sifting compares within the heap's array rather than through the
-// entry pointers.
+// entryID is the key of a *dedupeEntry in the table.
+type entryID struct{}
+
+func (entryID) keyOf(e *dedupeEntry) string { return e.id }
+
+// timeSlot is an entry's place in dedupe's time order. It carries the sort
+// key, so that the time queue and heap compare within their arrays rather
+// than through the entry pointers.
 type timeSlot struct {
 	timeMs int64
 	index  uint64
@@ -53,24 +57,29 @@ type timeSlot struct {
 // Entries are added in strictly increasing index order: Apply adds the
 // command it applies, above every applied index, and restoreDedupe adds an
 // image's entries, which it checks are in increasing index order, to a
-// fresh table. So byIndex is a queue in index order, not a heap. Removal
-// (expiry by time, eviction, expiry by index) marks the entry dead and
-// unlinks it from its chain in byHash; byIndex and byTime drop a dead entry when it
-// reaches their front, and compact drops the rest once they outnumber the
-// live ones (plus a small slack), which bounds the memory they hold.
+// fresh table. So byIndex is a queue in index order, not a heap. Leader
+// times mostly increase with the index too, so the time order is a queue
+// as well (inOrder), with a heap (outOfOrder) for the stamps that arrive
+// below the queue's last one (a new leader whose clock is behind); the
+// earliest entry is at the front of one of the two. Removal (expiry by
+// time, eviction, expiry by index) marks the entry dead and empties its
+// slot; the queues and the heap drop a dead entry when it reaches their
+// front, and compact drops the rest once they outnumber the live ones
+// (plus a small slack), which bounds the memory they hold. Once the table
+// has grown to its working size, none of this allocates: the slots, the
+// queues and the heap reuse their arrays.
 //
-// The table is keyed by a 64-bit hash of the request id rather than by the
-// id: a map of integers is probed without reading the ids' bytes (on a
-// removal in particular, whose id is in no cache), and holds no pointer to
-// them. Entries whose ids share a hash form a chain in which lookups
-// compare the full id, so outcomes do not depend on the hash or its seed,
+// The table is a hashIndex over a 64-bit hash of the request id, so a
+// probe reads the slots' hashes, not the ids' bytes, and a removal (whose
+// id is in no cache) finds its slot by pointer. Lookups compare the full id
+// when the hashes match, so outcomes do not depend on the hash or its seed,
 // which differ between replicas and runs: only the speed does.
 //
-// Invariants: the chains of byHash hold the live entries (the table), each
-// once, each in the chain at its own hash, and e.live is true exactly for
-// them; live is their number; byIndex[head:] holds every live entry, in strictly
-// increasing index order, and some dead ones; byTime is a min-heap by
-// (timeMs, index), unique since indexes are, holding a slot for every live
+// Invariants: table holds the live entries, and e.live is true exactly for
+// them; live is their number. byIndex[head:] holds every live entry, in
+// strictly increasing index order, and some dead ones. inOrder[timeHead:]
+// is sorted by (timeMs, index), unique since indexes are; outOfOrder is a
+// min-heap by the same order; between them they hold a slot for every live
 // stamped entry (timeMs > 0), and for some dead ones; stamped is the number
 // of live stamped entries. Expiry and eviction depend on the live entries
 // only, so the dead ones change no outcome.
@@ -79,45 +88,70 @@ type dedupe struct {
 	ttlMs      int64
 	maxEntries int
 
-	byHash  map[uint64]*dedupeEntry // hash -> the first entry of its chain
+	table   hashIndex[*dedupeEntry, entryID]
 	live    int
 	seed    maphash.Seed
 	mask    uint64         // ANDed into every hash: all ones; tests narrow it to force collisions
 	byIndex []*dedupeEntry // byIndex[:head] is nil
 	head    int
-	byTime  []timeSlot
-	stamped int
+	// The time order: a queue, inOrder[:timeHead] being zero slots, and a
+	// heap.
+	inOrder    []timeSlot
+	timeHead   int
+	outOfOrder []timeSlot
+	stamped    int
+	// imageBytes is the length of the live entries in the snapshot image
+	// (the sum of dedupeImageSize), so that a capture knows it without
+	// reading the entries.
+	imageBytes int
 
 	free []dedupeEntry // entries allocated ahead, dedupeChunk at a time
+	// ids holds the bytes of the request ids add copied, dedupeIDBytes at
+	// a time; the entries' id strings are made over it (keep).
+	// Invariant: ids[:len(ids)] is never written again (add only appends,
+	// and a full slab is replaced, never reused), so those strings never
+	// change, as Go strings must not.
+	ids []byte
 }
 
 // dedupeChunk is how many entries add allocates at once. Entries of one
 // chunk are added, and so expire, close together: a chunk is not held long
 // after its last entry leaves the table (and every capture that holds it).
+// A removed entry is not reused: a capture taken while it was live may
+// still be reading it, and nothing says when that capture is done (records
+// are copied on write for the same reason).
 const dedupeChunk = 64
 
-// dedupeSlack is how many dead entries byIndex and byTime may hold beyond as
-// many as the live ones before compact drops them.
+// dedupeSlack is how many dead entries byIndex and the time order may hold
+// beyond as many as the live ones before compact drops them.
 const dedupeSlack = 64
+
+// dedupeIDBytes is the size of the slabs add copies request ids into. Like
+// the entries of a chunk, the ids of a slab are added, and so expire, close
+// together: a slab (2 KiB: about 80 ids of 26 bytes, as clients make them)
+// is not held long after its last id leaves the table and every capture
+// that holds it.
+const dedupeIDBytes = 2048
 
 func newDedupe(window uint64, ttlMs int64, maxEntries int) *dedupe {
 	return &dedupe{
 		window: window, ttlMs: ttlMs, maxEntries: maxEntries,
-		byHash: map[uint64]*dedupeEntry{}, seed: maphash.MakeSeed(), mask: ^uint64(0),
+		seed: maphash.MakeSeed(), mask: ^uint64(0),
 	}
 }
 
-// hash returns the key of request id in byHash.
+// hash returns the hash of request id in the table.
 func (d *dedupe) hash(id string) uint64 {
 	return maphash.String(d.seed, id) & d.mask
 }
 
 // find returns the live entry of request id, or nil.
 func (d *dedupe) find(id string) *dedupeEntry {
-	for e := d.byHash[d.hash(id)]; e != nil; e = e.next {
-		if e.id == id {
-			return e
-		}
+	if d.live == 0 {
+		return nil // and no hash to compute
+	}
+	if i := d.table.find(d.hash(id), id); i >= 0 {
+		return d.table.at(i)
 	}
 	return nil
 }
@@ -131,9 +165,24 @@ func (d *dedupe) lookup(id string) (result, bool) {
 	return e.result, true
 }
 
+// keep returns a copy of id made in the current slab of ids, which is
+// one allocation for many ids rather than one each.
+func (d *dedupe) keep(id string) string {
+	if id == "" {
+		return ""
+	}
+	if len(id) > cap(d.ids)-len(d.ids) {
+		d.ids = make([]byte, 0, max(dedupeIDBytes, len(id)))
+	}
+	start := len(d.ids)
+	d.ids = append(d.ids, id...)
+	return unsafe.String(&d.ids[start], len(id)) // immutable from now on: see d.ids
+}
+
 // add remembers the result of the command at index with request id. The
 // caller has checked that id is not present, and index is above the index
-// of every entry added before.
+// of every entry added before. add keeps a copy of id: the caller's string
+// may be a view of bytes that change once add returns.
 func (d *dedupe) add(id string, res result, index uint64, timeMs int64) {
 	if n := len(d.byIndex); n > d.head && d.byIndex[n-1].index >= index {
 		panic(fmt.Sprintf("kv: dedupe entry at index %d added after one at %d (a bug)", index, d.byIndex[n-1].index))
@@ -150,11 +199,11 @@ func (d *dedupe) add(id string, res result, index uint64, timeMs int64) {
 	}
 	e := &d.free[0]
 	d.free = d.free[1:]
-	h := d.hash(id)
-	*e = dedupeEntry{id: id, result: res, index: index, timeMs: timeMs, hash: h, next: d.byHash[h], live: true}
-	d.byHash[h] = e
+	*e = dedupeEntry{id: d.keep(id), result: res, index: index, timeMs: timeMs, hash: d.hash(id), live: true}
+	d.table.insert(e.hash, e)
 	d.live++
-	d.byIndex = append(d.byIndex, e)
+	d.imageBytes += dedupeImageSize(e)
+	d.byIndex, d.head = pushQueue(d.byIndex, d.head, e)
 	if timeMs > 0 {
 		d.pushTime(timeSlot{timeMs: timeMs, index: index, e: e})
 		d.stamped++
@@ -172,15 +221,24 @@ func (d *dedupe) expire(idx uint64, leaderTimeMs int64) {
 	if leaderTimeMs > 0 {
 		// leaderTimeMs > 0 and ttlMs > 0, so the subtraction cannot overflow.
 		horizon := leaderTimeMs - d.ttlMs
-		for len(d.byTime) > 0 {
-			top := d.byTime[0]
-			live := top.e.live
+		for {
+			top, inQueue := d.earliest()
+			if top == nil {
+				break
+			}
+			e := top.e
+			live := e.live
 			if live && top.timeMs >= horizon {
 				break // every other live stamped entry is at or after top
 			}
-			d.popTime()
+			if inQueue {
+				d.inOrder[d.timeHead] = timeSlot{}
+				d.timeHead++
+			} else {
+				d.popHeap()
+			}
 			if live {
-				d.remove(top.e)
+				d.remove(e)
 			}
 		}
 	}
@@ -198,39 +256,44 @@ func (d *dedupe) oldest() *dedupeEntry {
 		d.byIndex[d.head] = nil
 		d.head++
 	}
+	d.byIndex, d.head = d.byIndex[:0], 0 // empty: start again at the front
 	return nil
 }
 
-// remove takes the live entry e out of the table; byIndex and byTime drop
-// it later.
-func (d *dedupe) remove(e *dedupeEntry) {
-	switch first := d.byHash[e.hash]; {
-	case first == e && e.next == nil:
-		delete(d.byHash, e.hash)
-	case first == e:
-		d.byHash[e.hash] = e.next
-	default:
-		p := first
-		for p.next != e {
-			p = p.next
-		}
-		p.next = e.next
+// earliest returns the time order's first slot, at the front of the queue
+// (inQueue) or the top of the heap; nil when both are empty.
+func (d *dedupe) earliest() (s *timeSlot, inQueue bool) {
+	if d.timeHead < len(d.inOrder) {
+		s, inQueue = &d.inOrder[d.timeHead], true
 	}
-	e.next = nil
+	if len(d.outOfOrder) > 0 && (s == nil || slotLess(&d.outOfOrder[0], s)) {
+		s, inQueue = &d.outOfOrder[0], false
+	}
+	return s, inQueue
+}
+
+// remove takes the live entry e out of the table; byIndex and the time
+// order drop it later.
+func (d *dedupe) remove(e *dedupeEntry) {
+	d.table.removeAt(d.table.slotOf(e.hash, e))
 	d.live--
+	d.imageBytes -= dedupeImageSize(e)
 	e.live = false
 	if e.timeMs > 0 {
 		d.stamped--
 	}
 }
 
-// compact drops dead entries from byIndex and byTime once they outnumber the
-// live ones by more than dedupeSlack. Each pass costs O(live + dead) and
-// drops more dead entries than there are live ones, so its cost per removal
-// is O(1).
+// compact drops the dead entries inside byIndex, and inside the time order,
+// once they outnumber the live ones by more than dedupeSlack. Each pass
+// costs O(live + dead), reading every entry, and drops more dead entries
+// than there are live ones, so its cost per removal is O(1). The emptied
+// front of a queue is not among them: pushQueue reuses it without reading
+// the entries, so entries that leave in the order they came (the usual
+// case) never cause a pass.
 func (d *dedupe) compact() {
 	d.oldest() // drop those at the front now: copyEntries then usually finds none
-	if live := d.live; len(d.byIndex)-live > live+dedupeSlack {
+	if live := d.live; len(d.byIndex)-d.head-live > live+dedupeSlack {
 		kept := d.byIndex[:0]
 		for _, e := range d.byIndex[d.head:] {
 			if e.live {
@@ -240,15 +303,23 @@ func (d *dedupe) compact() {
 		clear(d.byIndex[len(kept):])
 		d.byIndex, d.head = kept, 0
 	}
-	if len(d.byTime)-d.stamped > d.stamped+dedupeSlack {
-		kept := d.byTime[:0]
-		for _, s := range d.byTime {
+	if len(d.inOrder)-d.timeHead+len(d.outOfOrder)-d.stamped > d.stamped+dedupeSlack {
+		kept := d.inOrder[:0]
+		for _, s := range d.inOrder[d.timeHead:] {
 			if s.e.live {
 				kept = append(kept, s)
 			}
 		}
-		clear(d.byTime[len(kept):])
-		d.byTime = kept
+		clear(d.inOrder[len(kept):])
+		d.inOrder, d.timeHead = kept, 0
+		kept = d.outOfOrder[:0]
+		for _, s := range d.outOfOrder {
+			if s.e.live {
+				kept = append(kept, s)
+			}
+		}
+		clear(d.outOfOrder[len(kept):])
+		d.outOfOrder = kept
 		for i := len(kept)/2 - 1; i >= 0; i-- {
 			d.siftDown(i)
 		}
@@ -272,37 +343,44 @@ func (d *dedupe) copyEntries() []*dedupeEntry {
 	return out
 }
 
-// inIndexOrder returns entries sorted by index, the image's deterministic
-// order (one command per log entry, so indexes are unique). It sorts
-// (index, entry) pairs: comparing through the pointers would miss the cache
-// at nearly every step.
-func inIndexOrder(entries []*dedupeEntry) []*dedupeEntry {
-	type pair struct {
-		index uint64
-		e     *dedupeEntry
+// pushQueue appends x to the queue q[head:] (q[:head] being zero values)
+// and returns the queue and its head. When q's array is full and at least
+// a quarter of it is the emptied front, it first moves the queue to the
+// front of the array rather than let append allocate a larger one: a queue
+// whose length holds steady stops allocating, at a capacity below three
+// times its length, and each move of n elements follows at least n/3
+// pushes.
+func pushQueue[T any](q []T, head int, x T) ([]T, int) {
+	if len(q) == cap(q) && head > 0 && head >= len(q)/4 {
+		n := copy(q, q[head:])
+		clear(q[n:])
+		q, head = q[:n], 0
 	}
-	pairs := make([]pair, len(entries))
-	for i, e := range entries {
-		pairs[i] = pair{e.index, e}
-	}
-	slices.SortFunc(pairs, func(a, b pair) int { return cmp.Compare(a.index, b.index) })
-	out := make([]*dedupeEntry, len(pairs))
-	for i, p := range pairs {
-		out[i] = p.e
-	}
-	return out
+	return append(q, x), head
 }
 
-// byTime's heap operations. They move a hole rather than swap, writing
-// each slot they pass once.
+// The time order's operations. The heap's move a hole rather than swap,
+// writing each slot they pass once.
 
 func slotLess(a, b *timeSlot) bool {
 	return a.timeMs < b.timeMs || a.timeMs == b.timeMs && a.index < b.index
 }
 
+// pushTime adds s to the time order: to the queue when it sorts at or after
+// the queue's last slot (always, while leader times do not go back), else
+// to the heap.
 func (d *dedupe) pushTime(s timeSlot) {
-	d.byTime = append(d.byTime, s)
-	h, i := d.byTime, len(d.byTime)-1
+	n := len(d.inOrder)
+	if n == d.timeHead {
+		d.inOrder, d.timeHead = d.inOrder[:0], 0 // empty: start again at the front
+		n = 0
+	}
+	if n == 0 || !slotLess(&s, &d.inOrder[n-1]) {
+		d.inOrder, d.timeHead = pushQueue(d.inOrder, d.timeHead, s)
+		return
+	}
+	d.outOfOrder = append(d.outOfOrder, s)
+	h, i := d.outOfOrder, len(d.outOfOrder)-1
 	for i > 0 {
 		parent := (i - 1) / 2
 		if !slotLess(&s, &h[parent]) {
@@ -314,18 +392,18 @@ func (d *dedupe) pushTime(s timeSlot) {
 	h[i] = s
 }
 
-// popTime removes the top slot.
-func (d *dedupe) popTime() {
-	last := len(d.byTime) - 1
-	d.byTime[0] = d.byTime[last]
-	d.byTime[last] = timeSlot{}
-	d.byTime = d.byTime[:last]
+// popHeap removes the heap's top slot.
+func (d *dedupe) popHeap() {
+	last := len(d.outOfOrder) - 1
+	d.outOfOrder[0] = d.outOfOrder[last]
+	d.outOfOrder[last] = timeSlot{}
+	d.outOfOrder = d.outOfOrder[:last]
 	d.siftDown(0)
 }
 
-// siftDown moves the slot at i down to its place.
+// siftDown moves the heap's slot at i down to its place.
 func (d *dedupe) siftDown(i int) {
-	h := d.byTime
+	h := d.outOfOrder
 	if i >= len(h) {
 		return
 	}

@@ -192,25 +192,18 @@ func (m *dedupeModel) add(id string, res result, index uint64, timeMs int64) {
 func checkDedupe(t *testing.T, step int, d *dedupe, m *dedupeModel) {
 	t.Helper()
 	got := d.copyEntries()
-	chained := 0
-	for h, first := range d.byHash {
-		if first == nil {
-			t.Fatalf("step %d: byHash[%#x] is nil", step, h)
-		}
-		for e := first; e != nil; e = e.next {
-			if !e.live || e.hash != h || d.hash(e.id) != h {
-				t.Fatalf("step %d: entry %q (live %v) in the chain at %#x", step, e.id, e.live, h)
-			}
-			chained++
-		}
+	live := map[string]*dedupeEntry{}
+	for _, e := range got {
+		live[e.id] = e
 	}
-	if len(got) != len(m.entries) || d.live != len(m.entries) || chained != len(m.entries) {
-		t.Fatalf("step %d: %d entries copied, %d counted live, %d in byHash, want %d",
-			step, len(got), d.live, chained, len(m.entries))
+	checkHashIndex(t, step, &d.table, live, func(e *dedupeEntry) uint64 { return e.hash })
+	if len(got) != len(m.entries) || d.live != len(m.entries) || d.table.len() != len(m.entries) {
+		t.Fatalf("step %d: %d entries copied, %d counted live, %d in the table, want %d",
+			step, len(got), d.live, d.table.len(), len(m.entries))
 	}
 	for i, e := range got {
 		w := &m.entries[i]
-		if e.id != w.id || e.result != w.result || e.index != w.index || e.timeMs != w.timeMs || !e.live || d.find(e.id) != e {
+		if e.id != w.id || e.result != w.result || e.index != w.index || e.timeMs != w.timeMs || !e.live || d.find(e.id) != e || e.hash != d.hash(e.id) {
 			t.Fatalf("step %d: entry %d is %+v, want %+v", step, i, *e, *w)
 		}
 		if res, ok := d.lookup(w.id); !ok || res != w.result {
@@ -223,12 +216,19 @@ func checkDedupe(t *testing.T, step int, d *dedupe, m *dedupeModel) {
 		}
 	}
 	stamped, slots := 0, map[*dedupeEntry]int{}
-	for i, s := range d.byTime {
-		if i > 0 && slotLess(&d.byTime[i], &d.byTime[(i-1)/2]) {
-			t.Fatalf("step %d: byTime is not a heap at %d", step, i)
+	for i, s := range d.inOrder {
+		if (i < d.timeHead) != (s.e == nil) || i > d.timeHead && slotLess(&s, &d.inOrder[i-1]) {
+			t.Fatalf("step %d: inOrder[%d] out of place (head %d)", step, i, d.timeHead)
 		}
+	}
+	for i := range d.outOfOrder {
+		if i > 0 && slotLess(&d.outOfOrder[i], &d.outOfOrder[(i-1)/2]) {
+			t.Fatalf("step %d: outOfOrder is not a heap at %d", step, i)
+		}
+	}
+	for _, s := range slices.Concat(d.inOrder[d.timeHead:], d.outOfOrder) {
 		if s.timeMs != s.e.timeMs || s.index != s.e.index || s.timeMs <= 0 {
-			t.Fatalf("step %d: byTime[%d] = %+v does not match its entry", step, i, s)
+			t.Fatalf("step %d: time slot %+v does not match its entry", step, s)
 		}
 		slots[s.e]++
 	}
@@ -236,18 +236,18 @@ func checkDedupe(t *testing.T, step int, d *dedupe, m *dedupeModel) {
 		if e.timeMs > 0 {
 			stamped++
 			if slots[e] != 1 {
-				t.Fatalf("step %d: live stamped entry %q has %d byTime slots", step, e.id, slots[e])
+				t.Fatalf("step %d: live stamped entry %q has %d time slots", step, e.id, slots[e])
 			}
 		}
 	}
 	if d.stamped != stamped {
 		t.Fatalf("step %d: stamped = %d, want %d", step, d.stamped, stamped)
 	}
-	if dead := len(d.byIndex) - len(got); dead > len(got)+dedupeSlack {
+	if dead := len(d.byIndex) - d.head - len(got); dead > len(got)+dedupeSlack {
 		t.Fatalf("step %d: byIndex holds %d dead entries for %d live", step, dead, len(got))
 	}
-	if dead := len(d.byTime) - stamped; dead > stamped+dedupeSlack {
-		t.Fatalf("step %d: byTime holds %d dead slots for %d live", step, dead, stamped)
+	if dead := len(d.inOrder) - d.timeHead + len(d.outOfOrder) - stamped; dead > stamped+dedupeSlack {
+		t.Fatalf("step %d: the time order holds %d dead slots for %d live", step, dead, stamped)
 	}
 }
 
@@ -255,7 +255,7 @@ func checkDedupe(t *testing.T, step int, d *dedupe, m *dedupeModel) {
 // step back, unstamped commands, retried ids) against the table and the
 // model, under limits where each of window, TTL and size does the expiring,
 // and with a hash narrowed to 2 bits, so that most ids share their hash with
-// others and lookups and removals walk chains.
+// others and lookups and removals walk long runs of slots.
 func TestDedupeMatchesModel(t *testing.T) {
 	for _, tc := range []struct {
 		window uint64
@@ -263,8 +263,8 @@ func TestDedupeMatchesModel(t *testing.T) {
 		max    int
 		mask   uint64
 		// Expiry by time leaves dead entries inside byIndex; expiry by
-		// index and eviction leave dead slots in byTime.
-		wantDeadInQueue, wantDeadInHeap bool
+		// index and eviction leave dead slots in the time order.
+		wantDeadInQueue, wantDeadInTime bool
 	}{
 		{40, 100, 25, ^uint64(0), true, true},                // all three
 		{1_000_000, 300, 1_000_000, ^uint64(0), true, false}, // leader time
@@ -279,7 +279,7 @@ func TestDedupeMatchesModel(t *testing.T) {
 			rng := rand.New(rand.NewPCG(7, 8))
 			now := int64(10_000)
 			idx := uint64(0)
-			deadInQueue, deadInHeap := 0, 0
+			deadInQueue, deadInTime, inHeap, peak := 0, 0, 0, 0
 			for step := range 20_000 {
 				idx += 1 + uint64(rng.IntN(3))
 				now += int64(rng.IntN(40)) - 15 // steps back now and then
@@ -300,16 +300,27 @@ func TestDedupeMatchesModel(t *testing.T) {
 					m.add(id, res, idx, tm)
 				}
 				checkDedupe(t, step, d, m)
+				peak = max(peak, d.live)
 				if len(d.byIndex)-d.head > d.live {
 					deadInQueue++
 				}
-				if len(d.byTime) > d.stamped {
-					deadInHeap++
+				if len(d.inOrder)-d.timeHead+len(d.outOfOrder) > d.stamped {
+					deadInTime++
+				}
+				if len(d.outOfOrder) > 0 {
+					inHeap++
 				}
 			}
-			// The lazy removals were exercised, not just front pops.
-			if tc.wantDeadInQueue && deadInQueue == 0 || tc.wantDeadInHeap && deadInHeap == 0 {
-				t.Fatalf("dead entries inside byIndex at %d steps, in byTime at %d", deadInQueue, deadInHeap)
+			// The lazy removals were exercised, not just front pops, and
+			// the stamps that step back went through the heap.
+			if tc.wantDeadInQueue && deadInQueue == 0 || tc.wantDeadInTime && deadInTime == 0 || inHeap == 0 {
+				t.Fatalf("dead entries inside byIndex at %d steps, in the time order at %d; the heap used at %d",
+					deadInQueue, deadInTime, inHeap)
+			}
+			// The queues reuse their arrays rather than grow with the
+			// number of entries that passed through them.
+			if bound := 8 * (peak + dedupeSlack); cap(d.byIndex) > bound || cap(d.inOrder) > bound {
+				t.Fatalf("capacities %d (byIndex), %d (time queue) for at most %d entries", cap(d.byIndex), cap(d.inOrder), peak)
 			}
 		})
 	}
@@ -336,7 +347,8 @@ func TestDedupeCompactsDeadEntries(t *testing.T) {
 	}
 
 	// A leader clock that runs backwards puts each new entry at the top of
-	// byTime, while expiry by index removes the entries at its bottom.
+	// the time heap, while expiry by index removes the entries at its
+	// bottom.
 	d = newDedupe(10, 1_000_000, 1_000_000)
 	m = &dedupeModel{window: 10, ttlMs: 1_000_000, max: 1_000_000}
 	for i := uint64(1); i < 2000; i++ {
@@ -346,7 +358,22 @@ func TestDedupeCompactsDeadEntries(t *testing.T) {
 		m.add(fmt.Sprint(i), result{revision: i}, i, 10_000-int64(i))
 		checkDedupe(t, int(i), d, m)
 	}
-	if len(d.byTime) > 2*d.stamped+dedupeSlack+1 {
-		t.Fatalf("byTime holds %d slots for %d stamped entries", len(d.byTime), d.stamped)
+	if len(d.outOfOrder) > 2*d.stamped+dedupeSlack+1 || len(d.outOfOrder) == 0 {
+		t.Fatalf("the time heap holds %d slots for %d stamped entries", len(d.outOfOrder), d.stamped)
+	}
+
+	// Stamped entries that expire by index while only unstamped commands
+	// come, which leave the time order alone, stay in the time queue.
+	d = newDedupe(10, 1_000_000, 1_000_000)
+	m = &dedupeModel{window: 10, ttlMs: 1_000_000, max: 1_000_000}
+	for i := uint64(1); i < 2000; i++ {
+		d.expire(i, 0)
+		m.expire(i, 0)
+		d.add(fmt.Sprint(i), result{revision: i}, i, int64(i))
+		m.add(fmt.Sprint(i), result{revision: i}, i, int64(i))
+		checkDedupe(t, int(i), d, m)
+	}
+	if len(d.inOrder) > 2*d.stamped+dedupeSlack+1 || len(d.outOfOrder) != 0 {
+		t.Fatalf("the time queue holds %d slots (the heap %d) for %d stamped entries", len(d.inOrder), len(d.outOfOrder), d.stamped)
 	}
 }

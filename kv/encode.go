@@ -1,11 +1,13 @@
 // encode.go owns the encoding of a capture into the snapshot image, written
 // straight from the captured records rather than through a KVSnapshot
-// message of 100k KVItems: one sizing pass, one buffer, no per-key
-// allocation. The bytes are those proto.MarshalOptions{Deterministic: true}
-// gives for the same messages.KVSnapshot (fields in number order, zero
-// scalars and empty strings and bytes omitted, a present sub-message always
-// written), so images stay comparable across builds and Restore decodes
-// them with proto.Unmarshal; TestEncodeImageMatchesProtoMarshal holds it to that.
+// message of 100k KVItems: one pass, one buffer of the exact size, no
+// per-key allocation. The bytes are those
+// proto.MarshalOptions{Deterministic: true} gives for the same
+// messages.KVSnapshot (fields in number order, zero scalars and empty
+// strings and bytes omitted, a present sub-message always written), so
+// images stay comparable across builds and Restore decodes them with
+// proto.Unmarshal; TestEncodeImageMatchesProtoMarshal holds it to that, and
+// TestImageBytesAreStable to the bytes of earlier builds.
 
 package kv
 
@@ -25,55 +27,64 @@ const (
 	eventOp, eventKey, eventValue, eventRevision                                       = 1, 2, 3, 4
 )
 
+// Every field number above is below 16, so every tag is one byte (the
+// helpers below write it as one): this fails to compile otherwise.
+const _ uint = 15 - max(snapHistory, itemMod, dedupeTime, resultError, eventRevision)
+
 // errInvalidUTF8 is what proto.Marshal refuses in a string field. Apply and
 // Restore let no such key, request id or error text in: this is a bug.
 var errInvalidUTF8 = errors.New("kv: encode snapshot: a string field holds invalid UTF-8")
 
-// encodeImage returns the image of c, whose dedupe entries are sorted by
-// index.
-func encodeImage(c *capture, dedupe []*dedupeEntry) ([]byte, error) {
-	size := varintSize(snapFormatVersion, uint64(SnapshotFormatVersion)) + varintSize(snapRevision, c.revision) +
-		varintSize(snapCompacted, c.compacted)
+// encodeImage returns the image of c in one pass over the records, the
+// dedupe entries and the history, each written with the size of its
+// message computed from its own fields, into a buffer of the image's size:
+// the store keeps the total up (imageBytes), so no pass reads every record
+// (and misses the cache on it) only to size the buffer. The bytes do not
+// depend on that total: were it off (a bug; the tests' mustSnapshot
+// checks it is exact), append would grow the buffer. Each string is checked
+// for UTF-8 as it is written, so its bytes are read while in cache for the
+// copy.
+func encodeImage(c *capture) ([]byte, error) {
+	size := varintSize(uint64(SnapshotFormatVersion)) + varintSize(c.revision) + varintSize(c.compacted) + c.bodyBytes
+	b := make([]byte, 0, max(size, 0))
+	b = appendVarint(b, snapFormatVersion, uint64(SnapshotFormatVersion))
+	b = appendVarint(b, snapRevision, c.revision)
 	for _, r := range c.records {
 		if !utf8.ValidString(r.key) {
 			return nil, errInvalidUTF8
 		}
-		size += messageSize(snapItems, itemSize(r))
+		b = appendItem(b, r)
 	}
-	for _, e := range dedupe {
+	var prev uint64
+	for _, e := range c.dedupe {
+		if e.index <= prev {
+			return nil, errors.New("kv: encode snapshot: dedupe entries out of index order (a bug)")
+		}
+		prev = e.index
 		if !utf8.ValidString(e.id) || !utf8.ValidString(e.result.err) {
 			return nil, errInvalidUTF8
 		}
-		size += messageSize(snapDedupe, dedupeSize(e))
-	}
-	for i := range c.history {
-		if !utf8.ValidString(c.history[i].Key) {
-			return nil, errInvalidUTF8
-		}
-		size += messageSize(snapHistory, eventSize(&c.history[i]))
-	}
-	b := make([]byte, 0, size)
-	b = appendVarint(b, snapFormatVersion, uint64(SnapshotFormatVersion))
-	b = appendVarint(b, snapRevision, c.revision)
-	for _, r := range c.records {
-		b = appendItem(b, r)
-	}
-	for _, e := range dedupe {
 		b = appendDedupe(b, e)
 	}
 	b = appendVarint(b, snapCompacted, c.compacted)
 	for i := range c.history {
+		if !utf8.ValidString(c.history[i].Key) {
+			return nil, errInvalidUTF8
+		}
 		b = appendEvent(b, &c.history[i])
-	}
-	if len(b) != size {
-		return nil, errors.New("kv: encode snapshot: size mismatch (a bug)")
 	}
 	return b, nil
 }
 
+// The lengths that a record, a dedupe entry and an event take in the
+// image, their field's tag and length included.
+
+func itemImageSize(r *record) int        { return messageSize(itemSize(r)) }
+func dedupeImageSize(e *dedupeEntry) int { return messageSize(dedupeSize(e)) }
+func eventImageSize(e *Event) int        { return messageSize(eventSize(e)) }
+
 func itemSize(r *record) int {
-	return bytesSize(itemKey, len(r.key)) + bytesSize(itemValue, len(r.value)) +
-		varintSize(itemCreate, r.create) + varintSize(itemMod, r.mod)
+	return bytesSize(len(r.key)) + bytesSize(len(r.value)) + varintSize(r.create) + varintSize(r.mod)
 }
 
 func appendItem(b []byte, r *record) []byte {
@@ -85,13 +96,11 @@ func appendItem(b []byte, r *record) []byte {
 }
 
 func resultSize(r *result) int {
-	return varintSize(resultStatus, enum(int32(r.status))) + varintSize(resultRevision, r.revision) +
-		bytesSize(resultError, len(r.err))
+	return varintSize(enum(int32(r.status))) + varintSize(r.revision) + bytesSize(len(r.err))
 }
 
 func dedupeSize(e *dedupeEntry) int {
-	return bytesSize(dedupeID, len(e.id)) + messageSize(dedupeResult, resultSize(&e.result)) +
-		varintSize(dedupeIndex, e.index) + varintSize(dedupeTime, uint64(e.timeMs))
+	return bytesSize(len(e.id)) + messageSize(resultSize(&e.result)) + varintSize(e.index) + varintSize(uint64(e.timeMs))
 }
 
 func appendDedupe(b []byte, e *dedupeEntry) []byte {
@@ -106,8 +115,7 @@ func appendDedupe(b []byte, e *dedupeEntry) []byte {
 }
 
 func eventSize(e *Event) int {
-	return varintSize(eventOp, enum(int32(e.Op))) + bytesSize(eventKey, len(e.Key)) +
-		bytesSize(eventValue, len(e.Value)) + varintSize(eventRevision, e.Revision)
+	return varintSize(enum(int32(e.Op))) + bytesSize(len(e.Key)) + bytesSize(len(e.Value)) + varintSize(e.Revision)
 }
 
 func appendEvent(b []byte, e *Event) []byte {
@@ -121,53 +129,63 @@ func appendEvent(b []byte, e *Event) []byte {
 // enum is an enum's varint: its int32 sign-extended, as protobuf has it.
 func enum(v int32) uint64 { return uint64(int64(v)) }
 
-// Sizes and appenders of one field; a zero scalar or an empty string or
-// bytes field is not written (proto3 without presence).
+// Sizes and appenders of one field, its tag one byte; a zero scalar or an
+// empty string or bytes field is not written (proto3 without presence).
 
-func varintSize(num protowire.Number, v uint64) int {
+func varintSize(v uint64) int {
 	if v == 0 {
 		return 0
 	}
-	return protowire.SizeTag(num) + protowire.SizeVarint(v)
+	return 1 + protowire.SizeVarint(v)
 }
 
-func bytesSize(num protowire.Number, n int) int {
+func bytesSize(n int) int {
 	if n == 0 {
 		return 0
 	}
-	return protowire.SizeTag(num) + protowire.SizeBytes(n)
+	return messageSize(n)
 }
 
 // messageSize: a present sub-message is written even when empty.
-func messageSize(num protowire.Number, n int) int {
-	return protowire.SizeTag(num) + protowire.SizeBytes(n)
+func messageSize(n int) int {
+	return 1 + protowire.SizeVarint(uint64(n)) + n
+}
+
+func appendTag(b []byte, num protowire.Number, typ protowire.Type) []byte {
+	return append(b, byte(num)<<3|byte(typ))
+}
+
+// appendUvarint is protowire.AppendVarint with the one-byte case inline.
+func appendUvarint(b []byte, v uint64) []byte {
+	if v < 0x80 {
+		return append(b, byte(v))
+	}
+	return protowire.AppendVarint(b, v)
 }
 
 func appendVarint(b []byte, num protowire.Number, v uint64) []byte {
 	if v == 0 {
 		return b
 	}
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
+	return appendUvarint(appendTag(b, num, protowire.VarintType), v)
 }
 
 func appendString(b []byte, num protowire.Number, s string) []byte {
 	if s == "" {
 		return b
 	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendString(b, s)
+	b = appendHeader(b, num, len(s))
+	return append(b, s...)
 }
 
 func appendBytes(b []byte, num protowire.Number, v []byte) []byte {
 	if len(v) == 0 {
 		return b
 	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendBytes(b, v)
+	b = appendHeader(b, num, len(v))
+	return append(b, v...)
 }
 
 func appendHeader(b []byte, num protowire.Number, n int) []byte {
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendVarint(b, uint64(n))
+	return appendUvarint(appendTag(b, num, protowire.BytesType), uint64(n))
 }

@@ -57,11 +57,17 @@ func wantStatus(t testing.TB, res *messages.KVResult, status messages.KVStatus, 
 	}
 }
 
+// mustSnapshot returns s's image, and fails unless the encoder's buffer was
+// of the image's exact size: the size the store keeps up through every
+// change (imageBytes) is right.
 func mustSnapshot(t testing.TB, s *Store) []byte {
 	t.Helper()
 	b, err := s.Snapshot()
 	if err != nil {
 		t.Fatalf("Snapshot: %v", err)
+	}
+	if cap(b) != len(b) {
+		t.Fatalf("Snapshot: a %d-byte image in a buffer of %d: the kept image size is wrong", len(b), cap(b))
 	}
 	return b
 }

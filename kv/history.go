@@ -42,6 +42,10 @@ type history struct {
 	head      int     // position of the oldest retained event
 	n         int     // number of retained events
 	compacted uint64
+	// imageBytes is the length of the retained events in the snapshot
+	// image (the sum of eventImageSize), so that a capture knows it
+	// without reading the events.
+	imageBytes int
 }
 
 func newHistory(size int) *history {
@@ -66,12 +70,14 @@ func (h *history) last() uint64 {
 func (h *history) add(e Event) {
 	if h.n == len(h.ring) {
 		h.compacted = h.ring[h.head].Revision
+		h.imageBytes -= eventImageSize(&h.ring[h.head])
 		h.ring[h.head] = Event{} // release the value
 		h.head = (h.head + 1) % len(h.ring)
 		h.n--
 	}
 	h.ring[(h.head+h.n)%len(h.ring)] = e
 	h.n++
+	h.imageBytes += eventImageSize(&e)
 }
 
 // since implements Store.EventsSince; the caller holds the store's lock.

@@ -1,13 +1,15 @@
-// ordered.go owns the in-memory index of live keys: a hash map for point
-// lookups plus a sorted list of sorted chunks (a two-level B+tree) for
+// ordered.go owns the in-memory index of live keys: a hash table for point
+// lookups (hashindex.go) plus a sorted list of sorted chunks (a two-level B+tree) for
 // cheap inserts and deletes and key-order iteration from any key for List.
 // Both levels are searched through 8-byte words of the keys (keyrun.go).
 
 package kv
 
 import (
+	"hash/maphash"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // record is one live key. Its value and revisions are copy-on-write: once
@@ -54,21 +56,31 @@ const (
 
 // ordered is a sorted set of records keyed by record.key.
 //
-// Invariants: byKey and the chunks hold the same records; every chunk is
-// non-empty and sorted by key with no duplicates, the last key of chunk i is
-// below the first key of chunk i+1; every record's chunk is the one that
-// holds it (its slot is only a hint, see record); lasts.elems[i] is the key of chunk i's last record (so
-// len(lasts.elems) == len(chunks)). keyRun has invariants of its own.
+// Invariants: byKey and the chunks hold the same records, byKey each under
+// hash(key); every chunk is non-empty and sorted by key with no duplicates,
+// the last key of chunk i is below the first key of chunk i+1; every
+// record's chunk is the one that holds it (its slot is only a hint, see
+// record); lasts.elems[i] is the key of chunk i's last record (so
+// len(lasts.elems) == len(chunks)). keyRun and hashIndex have invariants of
+// their own.
 type ordered struct {
-	byKey  map[string]*record
+	byKey  hashIndex[*record, recordKey]
+	seed   maphash.Seed // byKey's; made by the first insert
 	chunks []*chunk
 	// lasts holds each chunk's last key, so that finding a chunk searches
 	// one array instead of chasing chunk, record and key at every step.
 	lasts keyRun[string, stringKey]
+	// imageBytes is the length of the records' items in the snapshot
+	// image (the sum of itemImageSize), kept up by every change, so that a
+	// capture knows its image's size without reading the records.
+	imageBytes int
 }
 
 // len returns the number of records.
-func (o *ordered) len() int { return len(o.byKey) }
+func (o *ordered) len() int { return o.byKey.len() }
+
+// hash returns the hash of key in byKey.
+func (o *ordered) hash(key string) uint64 { return maphash.String(o.seed, key) }
 
 // locate returns the chunk that holds key or would hold it on insert and
 // the position of the first key >= key within it (the length of the last
@@ -98,7 +110,19 @@ func (o *ordered) chunkIndex(ch *chunk) int {
 // get returns the record for key, or nil. The caller may change its value
 // and revisions in place only when no capture holds it (see record).
 func (o *ordered) get(key string) *record {
-	return o.byKey[key] // nil map reads are fine
+	if o.byKey.len() == 0 {
+		return nil // and the seed may not be made yet
+	}
+	if i := o.byKey.find(o.hash(key), key); i >= 0 {
+		return o.byKey.at(i)
+	}
+	return nil
+}
+
+// getBytes is get for a key held in bytes, without converting it to a
+// string: get reads the view only during the call, and keeps nothing of it.
+func (o *ordered) getBytes(key []byte) *record {
+	return o.get(unsafe.String(unsafe.SliceData(key), len(key)))
 }
 
 // replace puts r in the place of old, the present record with r's key (the
@@ -116,15 +140,25 @@ func (o *ordered) replace(old, r *record) {
 	}
 	ch.recs.elems[i] = r
 	r.chunk, r.slot, old.chunk = ch, int32(i), nil
-	o.byKey[r.key] = r
+	o.byKey.set(o.byKey.slotOf(o.hash(r.key), old), r)
+	o.imageBytes += itemImageSize(r) - itemImageSize(old)
+}
+
+// setValue gives the present record r a new value and mod revision in
+// place; the caller has checked that no capture holds r (see record).
+func (o *ordered) setValue(r *record, value []byte, mod uint64) {
+	o.imageBytes -= itemImageSize(r)
+	r.value, r.mod = value, mod
+	o.imageBytes += itemImageSize(r)
 }
 
 // insert adds r, whose key must not be present.
 func (o *ordered) insert(r *record) {
-	if o.byKey == nil {
-		o.byKey = map[string]*record{}
+	if o.seed == (maphash.Seed{}) {
+		o.seed = maphash.MakeSeed()
 	}
-	o.byKey[r.key] = r
+	o.byKey.insert(o.hash(r.key), r)
+	o.imageBytes += itemImageSize(r)
 	if len(o.chunks) == 0 {
 		ch := &chunk{}
 		ch.recs.insert(0, r)
@@ -161,11 +195,16 @@ func (o *ordered) split(ci int) {
 
 // delete removes key and returns its record, or nil when it is absent.
 func (o *ordered) delete(key string) *record {
-	r := o.byKey[key]
-	if r == nil {
+	if o.byKey.len() == 0 {
 		return nil
 	}
-	delete(o.byKey, key)
+	slot := o.byKey.find(o.hash(key), key)
+	if slot < 0 {
+		return nil
+	}
+	r := o.byKey.at(slot)
+	o.byKey.removeAt(slot)
+	o.imageBytes -= itemImageSize(r)
 	ch := r.chunk
 	n := len(ch.recs.elems)
 	i := ch.recs.search(key) // key is there: its position

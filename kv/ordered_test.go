@@ -43,14 +43,14 @@ func (o *ordered) check(t *testing.T) {
 			n++
 		}
 	}
-	if o.len() != n {
-		t.Fatalf("map has %d records, chunks %d", o.len(), n)
+	want := make(map[string]*record, n)
+	o.each(func(r *record) { want[r.key] = r })
+	checkHashIndex(t, 0, &o.byKey, want, func(r *record) uint64 { return o.hash(r.key) })
+	size := 0
+	o.each(func(r *record) { size += itemImageSize(r) })
+	if size != o.imageBytes {
+		t.Fatalf("imageBytes is %d, the records take %d", o.imageBytes, size)
 	}
-	o.each(func(r *record) {
-		if o.byKey[r.key] != r {
-			t.Fatalf("map and chunks disagree on %q", r.key)
-		}
-	})
 }
 
 func TestOrderedMatchesModel(t *testing.T) {
