@@ -202,8 +202,17 @@ func (c *Client) fly(batch []*batchedWrite, f *flightBuffers) {
 		clear(batch) // settled: the buffers keep no caller's write
 		batch = c.land(len(batch), batch[:0])
 	}
+	// A pooled flight keeps no result descriptions, and a request body
+	// (callers' values) only up to pooledBodyBytes.
+	clear(f.results[:cap(f.results)])
+	if cap(f.body) > pooledBodyBytes {
+		f.body = nil
+	}
 	flightPool.Put(f)
 }
+
+// pooledBodyBytes is the largest request body a pooled flight keeps.
+const pooledBodyBytes = 64 << 10
 
 // flightBuffers are reused by the batches of a flight and by later flights:
 // the writes of the batch, the request body (the connection has copied it

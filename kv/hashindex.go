@@ -19,6 +19,10 @@ package kv
 // applier does for a capture's pass over the records, where a Go map would
 // spread its growth out.
 //
+// Like a Go map, it never shrinks: after a mass delete the slots stay at
+// their peak (16 bytes per slot, 2 to 4 slots per element at the peak)
+// until the store is restored from an image.
+//
 // Invariants: n elements, each in one slot; n is at most half of
 // len(slots), a power of two, or both are zero; every slot from an
 // element's hash&(len-1) up to its own, cyclically, is occupied; no two
