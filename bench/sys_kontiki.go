@@ -69,7 +69,15 @@ func startKontiki(ctx context.Context, dir string, logw io.Writer, setup kontiki
 			return nil, err
 		}
 		k.wals = append(k.wals, wal)
-		m, err := cluster.StartMember(cluster.MemberConfig{ID: id, Peers: peers, NC: nc, LogStore: wal, Logger: logger})
+		// As the daemon does with its embedded server: the raft transport
+		// on an in-process connection to the member's own server.
+		pnc, err := nats.Connect("", nats.InProcessServer(servers[i]), nats.Name("kontiki-member-"+strconv.FormatUint(id, 10)+"-peers"))
+		if err != nil {
+			k.close(ctx)
+			return nil, err
+		}
+		k.conns = append(k.conns, pnc)
+		m, err := cluster.StartMember(cluster.MemberConfig{ID: id, Peers: peers, NC: nc, PeerNC: pnc, LogStore: wal, Logger: logger})
 		if err != nil {
 			k.close(ctx)
 			return nil, fmt.Errorf("start member %d: %w", id, err)

@@ -41,7 +41,7 @@ type systemSpec struct {
 var systems = []systemSpec{
 	{
 		name: "kontiki", label: "Kontiki (WAL, fsync)", durable: true,
-		notes: "3 members (cluster.StartMember + OpenLogStore), each on its own embedded nats-server, servers clustered by routes (the daemon's topology); daemon defaults (tick 100ms); client: the Go client (leader-aware; by default it coalesces the writes its callers issue at the same moment into one kv.batch request, each write keeping its own request id and result; no write waits for a timer) on one connection to server 1; get = linearizable (ReadIndex)",
+		notes: "3 members (cluster.StartMember + OpenLogStore), each on its own embedded nats-server, servers clustered by routes, each member's raft traffic on an in-process connection to its own server and its clients' on a TCP one (the daemon's topology); daemon defaults (tick 100ms); client: the Go client (leader-aware; by default it coalesces the writes its callers issue at the same moment into one kv.batch request, each write keeping its own request id and result; no write waits for a timer) on one connection to server 1; get = linearizable (ReadIndex)",
 		start: func(ctx context.Context, dir string, logw io.Writer) (store, error) {
 			return startKontiki(ctx, dir, logw, kontikiSetup{})
 		},

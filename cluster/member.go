@@ -23,7 +23,17 @@ type MemberConfig struct {
 	ID      uint64
 	Cluster string
 	Peers   []uint64
-	NC      *nats.Conn
+	// NC serves clients (the kv.* and status endpoints).
+	NC *nats.Conn
+	// PeerNC carries the raft traffic to and from the other members (nil:
+	// NC). A member that runs its own NATS server gives it an in-process
+	// connection to that server (nats.InProcessServer): the peer messages
+	// then reach the server through memory, not a loopback socket, which
+	// saves a socket write and read and a poller wake-up at both ends of
+	// every hop between members. Client requests stay on NC: an in-process
+	// connection delivers each message synchronously, which would hand the
+	// leader concurrent requests one at a time (docs/BENCHMARKS.md, step 15).
+	PeerNC *nats.Conn
 	// LogStore persists the log (nil: in memory, not durable).
 	LogStore       actors.LogStore
 	TickInterval   time.Duration
@@ -76,13 +86,17 @@ func StartMember(cfg MemberConfig) (*Member, error) {
 			return nil, fmt.Errorf("data directory %s: %w", ws.dir, err)
 		}
 	}
-	m.Transport = NewPeerTransport(cfg.NC, cfg.Cluster, clusterID, cfg.ID, cfg.Peers, logger.With("node", cfg.ID))
+	pnc := cfg.NC
+	if cfg.PeerNC != nil {
+		pnc = cfg.PeerNC
+	}
+	m.Transport = NewPeerTransport(pnc, cfg.Cluster, clusterID, cfg.ID, cfg.Peers, logger.With("node", cfg.ID))
 	m.Transport.incs = incs
 	props, err := actors.NewNodeProps(actors.Config{
 		ID: cfg.ID, Peers: cfg.Peers, StateMachine: m.Store, Transport: m.Transport, LogStore: cfg.LogStore,
 		TickInterval: cfg.TickInterval, ElectionTicks: cfg.ElectionTicks, HeartbeatTicks: cfg.HeartbeatTicks,
 		SnapshotEntries: cfg.SnapshotEntries, SnapshotBytes: cfg.SnapshotBytes, SnapshotKeepEntries: cfg.SnapshotKeepEntries,
-		MaxSizePerMsg: uint64(int(cfg.NC.MaxPayload()) / 2), Logger: logger,
+		MaxSizePerMsg: uint64(int(pnc.MaxPayload()) / 2), Logger: logger,
 	})
 	if err != nil {
 		return nil, err
@@ -107,7 +121,7 @@ func (m *Member) PID() *actor.PID { return m.pid }
 
 // Stop shuts the member down gracefully within ctx: requests get 503, a
 // leader hands over to the most caught-up follower, then the actors stop
-// and the log is closed. The caller drains the NATS connection afterwards.
+// and the log is closed. The caller drains the NATS connections afterwards.
 func (m *Member) Stop(ctx context.Context) error {
 	m.Service.Stop()
 	m.handOver(ctx)

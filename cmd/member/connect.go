@@ -1,7 +1,9 @@
-// This file owns the member's NATS client connection: named
-// kontiki-member-<id>, reconnecting forever, with the credentials and TLS
-// of the flags; and its end, a drain that waits until the connection is
-// closed.
+// This file owns the member's NATS client connections: the one clients
+// reach it through, named kontiki-member-<id>, reconnecting forever, with
+// the credentials and TLS of the flags; with an embedded server, the
+// in-process one its raft transport uses (kontiki-member-<id>-peers, see
+// cluster.MemberConfig.PeerNC); and their end, a drain that waits until the
+// connection is closed.
 package main
 
 import (
@@ -13,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -25,13 +28,48 @@ type conn struct {
 // connectNATS connects to url and waits until connected or ctx is done:
 // an external server that comes up after the member is waited for.
 func connectNATS(ctx context.Context, c *Config, url string, id uint64, logger *slog.Logger) (*conn, error) {
+	name := "kontiki-member-" + strconv.FormatUint(id, 10)
 	logger = logger.With("component", "nats")
-	closed := make(chan struct{})
+	opts, closed := connOptions(name, logger)
+	if c.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(c.NATSCreds))
+	}
+	if c.NATSUser != "" {
+		opts = append(opts, nats.UserInfo(c.NATSUser, c.NATSPassword))
+	}
+	if c.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(c.TLSCA))
+	}
+	if c.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
+	}
+	return connectWith(ctx, url, url, opts, closed, logger)
+}
+
+// connectInProcess connects to the member's own embedded server ns through
+// memory. TLS does not apply (the server requires it of network clients
+// only); the user and password of the flags do.
+func connectInProcess(ctx context.Context, c *Config, ns *server.Server, id uint64, logger *slog.Logger) (*conn, error) {
+	name := "kontiki-member-" + strconv.FormatUint(id, 10) + "-peers"
+	logger = logger.With("component", "nats", "connection", "peers")
+	opts, closed := connOptions(name, logger)
+	opts = append(opts, nats.InProcessServer(ns))
+	if c.NATSUser != "" {
+		opts = append(opts, nats.UserInfo(c.NATSUser, c.NATSPassword))
+	}
+	return connectWith(ctx, "", "the embedded server (in-process)", opts, closed, logger)
+}
+
+// connOptions are the options every member connection has: its name,
+// reconnecting forever, and the handlers that log; closed is closed when
+// the connection is.
+func connOptions(name string, logger *slog.Logger) (opts []nats.Option, closed chan struct{}) {
+	closed = make(chan struct{})
 	// failing: a failed (re)connect attempt was reported since the last
 	// success; later ones go to Debug until the connection is back.
 	var failing atomic.Bool
-	opts := []nats.Option{
-		nats.Name("kontiki-member-" + strconv.FormatUint(id, 10)),
+	opts = []nats.Option{
+		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.RetryOnFailedConnect(true),
@@ -64,32 +102,26 @@ func connectNATS(ctx context.Context, c *Config, url string, id uint64, logger *
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
 	}
-	if c.NATSCreds != "" {
-		opts = append(opts, nats.UserCredentials(c.NATSCreds))
-	}
-	if c.NATSUser != "" {
-		opts = append(opts, nats.UserInfo(c.NATSUser, c.NATSPassword))
-	}
-	if c.TLSCA != "" {
-		opts = append(opts, nats.RootCAs(c.TLSCA))
-	}
-	if c.TLSCert != "" {
-		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
-	}
+	return opts, closed
+}
+
+// connectWith connects with opts and waits until connected or ctx is done;
+// where names the server in errors and logs.
+func connectWith(ctx context.Context, url, where string, opts []nats.Option, closed chan struct{}, logger *slog.Logger) (*conn, error) {
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", where, err)
 	}
 	cn := &conn{Conn: nc, closed: closed}
 	connected := nc.StatusChanged(nats.CONNECTED)
 	defer nc.RemoveStatusListener(connected)
 	if !nc.IsConnected() {
-		logger.Warn("waiting for NATS", "url", url)
+		logger.Warn("waiting for NATS", "url", where)
 		select {
 		case <-connected:
 		case <-ctx.Done():
 			nc.Close()
-			return nil, fmt.Errorf("connect to NATS at %s: %w", url, context.Cause(ctx))
+			return nil, fmt.Errorf("connect to NATS at %s: %w", where, context.Cause(ctx))
 		}
 	}
 	logger.Info("NATS connected", "url", nc.ConnectedUrlRedacted(), "max_payload", nc.MaxPayload())

@@ -113,7 +113,7 @@ func startDevMembers(ctx context.Context, s *session, c *Config, dir string, ns 
 			return members, err
 		}
 		members = append(members, dm)
-		dm.rm, err = startMember(ctx, &mc, ns.ClientURL(), dm.probe, logger)
+		dm.rm, err = startMember(ctx, &mc, ns.ClientURL(), ns, dm.probe, logger)
 		if err != nil {
 			return members, err
 		}

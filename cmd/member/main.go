@@ -106,7 +106,8 @@ var memberCommand = &commandSpec{
 	about: `member runs one member of a Kontiki cluster: a Raft node serving the
 replicated key-value store over NATS (DESIGN.md §3). Without --nats-url it
 runs an embedded NATS server on --nats-listen, clustered with the other
-members' servers through --nats-cluster-listen and --nats-routes.
+members' servers through --nats-cluster-listen and --nats-routes; its raft
+traffic then reaches that server through an in-process connection.
 
   member dev      a 3-member demo cluster in this process ('member dev --help')
   member health   exit 0 if a member is ready ('member health --help')
@@ -115,7 +116,7 @@ members' servers through --nats-cluster-listen and --nats-routes.
 
 SIGINT or SIGTERM stops the member gracefully within 10s: /readyz answers 503
 at once, a leader hands leadership to the most caught-up follower, the actors
-stop, the NATS connection drains, the embedded server shuts down.`,
+stop, the NATS connections drain, the embedded server shuts down.`,
 	names: concat([]string{"config", "id", "cluster", "peers", "data-dir"}, connectionFlags,
 		[]string{"http-addr"}, raftFlags, []string{"log-level", "log-format"}),
 	check: checkMember,

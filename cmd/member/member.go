@@ -1,4 +1,4 @@
-// This file owns one running member: its NATS connection, its log store,
+// This file owns one running member: its NATS connections, its log store,
 // the cluster.Member on top, the watch that counts leader changes, and the
 // graceful stop (requests refused, leadership handed over, actors stopped,
 // connection drained).
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/kontiki-raft/kontiki/actors"
 	"github.com/kontiki-raft/kontiki/cluster"
@@ -28,7 +29,10 @@ type runningMember struct {
 	logger *slog.Logger
 	probe  *probe
 	nc     *conn
-	m      *cluster.Member
+	// peers: the raft transport's in-process connection to the embedded
+	// server (nil: the transport uses nc).
+	peers *conn
+	m     *cluster.Member
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
@@ -37,16 +41,32 @@ type runningMember struct {
 	nodeStopped chan struct{}
 }
 
-// startMember connects to NATS at url, opens the log and starts the member;
+// startMember connects to NATS at url (and, with an embedded server ns, to
+// ns in-process for the raft traffic), opens the log and starts the member;
 // p reports it from then on.
-func startMember(ctx context.Context, c *Config, url string, p *probe, logger *slog.Logger) (*runningMember, error) {
+func startMember(ctx context.Context, c *Config, url string, ns *server.Server, p *probe, logger *slog.Logger) (*runningMember, error) {
 	nc, err := connectNATS(ctx, c, url, c.ID, logger)
 	if err != nil {
 		return nil, err
 	}
+	var peers *conn
+	peerNC := nc.Conn
+	if ns != nil {
+		if peers, err = connectInProcess(ctx, c, ns, c.ID, logger); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		peerNC = peers.Conn
+	}
+	closeConns := func() {
+		if peers != nil {
+			peers.Close()
+		}
+		nc.Close()
+	}
 	store, err := openLog(c, logger)
 	if err != nil {
-		nc.Close()
+		closeConns()
 		return nil, err
 	}
 	durable := store.Durable()
@@ -54,7 +74,7 @@ func startMember(ctx context.Context, c *Config, url string, p *probe, logger *s
 		logger.Warn("the log is NOT durable: it lives in memory and a restart loses it; /status shows \"durable\": false", "data_dir", c.DataDir)
 	}
 	m, err := cluster.StartMember(cluster.MemberConfig{
-		ID: c.ID, Cluster: c.Cluster, Peers: c.Peers, NC: nc.Conn, LogStore: store,
+		ID: c.ID, Cluster: c.Cluster, Peers: c.Peers, NC: nc.Conn, PeerNC: peerNC, LogStore: store,
 		TickInterval: c.Tick, ElectionTicks: c.ElectionTicks, HeartbeatTicks: c.HeartbeatTicks,
 		MaxValueBytes: c.MaxValueBytes, SnapshotEntries: c.SnapshotEntries, SnapshotBytes: c.SnapshotBytes, SnapshotKeepEntries: c.SnapshotKeepEntries,
 		Logger: logger,
@@ -63,12 +83,12 @@ func startMember(ctx context.Context, c *Config, url string, p *probe, logger *s
 		if cl, ok := store.(io.Closer); ok {
 			_ = cl.Close()
 		}
-		nc.Close()
+		closeConns()
 		return nil, fmt.Errorf("start member %d: %w", c.ID, err)
 	}
 	logger.Info("member started", "peers", joinIDs(c.Peers), "data_dir", c.DataDir, "durable", durable,
 		"tick", c.Tick, "election_ticks", c.ElectionTicks, "heartbeat_ticks", c.HeartbeatTicks)
-	r := &runningMember{cfg: c, logger: logger, probe: p, nc: nc, m: m, watchDone: make(chan struct{}), nodeStopped: make(chan struct{})}
+	r := &runningMember{cfg: c, logger: logger, probe: p, nc: nc, peers: peers, m: m, watchDone: make(chan struct{}), nodeStopped: make(chan struct{})}
 	m.System.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &nodeWatcher{node: m.PID(), stopped: r.nodeStopped} }))
 	p.attach(m, nc, durable)
 	wctx, cancel := context.WithCancel(context.Background())
@@ -89,7 +109,7 @@ var openLog = func(c *Config, logger *slog.Logger) (actors.LogStore, error) {
 
 // stop is the graceful stop, within ctx: readiness off, Member.Stop (503 to
 // new requests, leadership handed to the most caught-up follower within
-// handOver, actors stopped, log closed), then the NATS connection drained.
+// handOver, actors stopped, log closed), then the NATS connections drained.
 // A zero handOver skips the hand-over (the rest of the cluster is gone).
 func (r *runningMember) stop(ctx context.Context, handOver time.Duration) error {
 	r.probe.stopping.Store(true)
@@ -100,6 +120,11 @@ func (r *runningMember) stop(ctx context.Context, handOver time.Duration) error 
 	var errs []error
 	if err := r.m.Stop(mctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop member %d: %w", r.cfg.ID, err))
+	}
+	if r.peers != nil {
+		if err := r.peers.drain(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := r.nc.drain(ctx); err != nil {
 		errs = append(errs, err)

@@ -1,6 +1,6 @@
 // This file owns `member`: one member of a cluster, with its HTTP endpoints
 // and, without --nats-url, its embedded NATS server; it runs until a signal
-// and then stops gracefully in order (readiness, member, NATS connection,
+// and then stops gracefully in order (readiness, member, NATS connections,
 // embedded server, HTTP).
 package main
 
@@ -33,7 +33,7 @@ func runMember(ctx context.Context, s *session, c *Config) int {
 		url = ns.ClientURL()
 		p.attachServer(ns)
 	}
-	rm, err := startMember(ctx, c, url, p, logger)
+	rm, err := startMember(ctx, c, url, ns, p, logger)
 	if err != nil {
 		stopNATSServer(ns)
 		hs.stop(context.Background())
