@@ -72,10 +72,8 @@ func (w *logWriter) Receive(ctx actor.Context) {
 		for _, m := range w.pending {
 			late = append(late, m.late...)
 		}
-		// The node hears first so that the sends, woken last, run first
-		// (order is latency only; both follow the fsync).
-		ctx.Send(ctx.Parent(), &logWritten{writes: w.pending})
 		w.transport.Send(ctx, late)
+		ctx.Send(ctx.Parent(), &logWritten{writes: w.pending})
 		w.pending = nil
 	}
 }

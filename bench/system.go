@@ -55,7 +55,7 @@ var systems = []systemSpec{
 	},
 	{
 		name: "kontiki-1nats", label: "Kontiki, one shared nats-server (topology reference)", durable: true,
-		notes: "as kontiki, but the three members and the client share one embedded nats-server (no route hops), as cluster/bench_test.go runs them; not in the default set",
+		notes: "as kontiki, but the three members and the client share one embedded nats-server (no route hops; the members' raft traffic still on in-process connections to it); not in the default set",
 		start: func(ctx context.Context, dir string, logw io.Writer) (store, error) {
 			return startKontiki(ctx, dir, logw, kontikiSetup{sharedNATS: true})
 		},

@@ -51,20 +51,26 @@ func startCluster(t *testing.T, n int) *testCluster {
 		peers = append(peers, uint64(i))
 	}
 	for _, id := range peers {
-		m, err := StartMember(MemberConfig{ID: id, Cluster: c.cluster, Peers: peers, NC: connect(t, ns), TickInterval: 20 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.members[id] = m
+		c.start(MemberConfig{ID: id, Peers: peers, NC: connect(t, ns)})
 	}
-	t.Cleanup(func() {
+	return c
+}
+
+// start starts a member of the cluster (20 ms ticks) and stops it at
+// cleanup, before the connections in cfg (opened earlier) close.
+func (c *testCluster) start(cfg MemberConfig) {
+	c.t.Helper()
+	cfg.Cluster, cfg.TickInterval = c.cluster, 20*time.Millisecond
+	m, err := StartMember(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.members[cfg.ID] = m
+	c.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for _, m := range c.members {
-			_ = m.Stop(ctx)
-		}
+		_ = m.Stop(ctx)
 	})
-	return c
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"strconv"
@@ -86,19 +85,8 @@ func TestPeerTrafficOnInProcessConnections(t *testing.T) {
 		}
 		t.Cleanup(pnc.Close)
 		peerConns[id] = pnc
-		m, err := StartMember(MemberConfig{ID: id, Cluster: c.cluster, Peers: peers, NC: connect(t, servers[i]), PeerNC: pnc, TickInterval: 20 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.members[id] = m
+		c.start(MemberConfig{ID: id, Peers: peers, NC: connect(t, servers[i]), PeerNC: pnc})
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		for _, m := range c.members {
-			_ = m.Stop(ctx)
-		}
-	})
 	leader := c.leader()
 	// A client on the server of a member that does not lead.
 	var other int

@@ -124,7 +124,10 @@ func connectWith(ctx context.Context, url, where string, opts []nats.Option, clo
 			return nil, fmt.Errorf("connect to NATS at %s: %w", where, context.Cause(ctx))
 		}
 	}
-	logger.Info("NATS connected", "url", nc.ConnectedUrlRedacted(), "max_payload", nc.MaxPayload())
+	if url != "" {
+		where = nc.ConnectedUrlRedacted()
+	}
+	logger.Info("NATS connected", "url", where, "max_payload", nc.MaxPayload())
 	return cn, nil
 }
 

@@ -72,6 +72,11 @@ func TestDevClusterServesThroughNATSAndStopsOnCancel(t *testing.T) {
 		if d.ID != uint64(i+1) || d.Cluster != "kontiki" || d.Term == 0 || d.Leader == 0 || !d.Ready || !d.NATS.Connected {
 			t.Errorf("%s/status: %+v", a, d)
 		}
+		// The raft traffic goes over each member's in-process connection
+		// to the embedded server, both ways.
+		if pc := d.NATS.Peers; pc == nil || !pc.Connected || pc.InMsgs == 0 || pc.OutMsgs == 0 {
+			t.Errorf("%s/status: peers connection %+v, want connected with messages both ways", a, pc)
+		}
 		if d.Role == "leader" {
 			leaders++
 		}

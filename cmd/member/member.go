@@ -90,7 +90,7 @@ func startMember(ctx context.Context, c *Config, url string, ns *server.Server, 
 		"tick", c.Tick, "election_ticks", c.ElectionTicks, "heartbeat_ticks", c.HeartbeatTicks)
 	r := &runningMember{cfg: c, logger: logger, probe: p, nc: nc, peers: peers, m: m, watchDone: make(chan struct{}), nodeStopped: make(chan struct{})}
 	m.System.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &nodeWatcher{node: m.PID(), stopped: r.nodeStopped} }))
-	p.attach(m, nc, durable)
+	p.attach(m, nc, peers, durable)
 	wctx, cancel := context.WithCancel(context.Background())
 	r.stopWatch = cancel
 	go r.watchLeader(wctx)

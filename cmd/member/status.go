@@ -40,6 +40,7 @@ type probe struct {
 	mu      sync.Mutex
 	member  *cluster.Member
 	nc      *conn
+	peers   *conn // the raft transport's own connection; nil: it uses nc
 	durable bool
 	server  *server.Server // the embedded NATS server, if any
 
@@ -51,10 +52,17 @@ func newProbe(c *Config) *probe {
 	return &probe{id: c.ID, cluster: c.Cluster, dataDir: c.DataDir, started: time.Now()}
 }
 
-func (p *probe) attach(m *cluster.Member, nc *conn, durable bool) {
+func (p *probe) attach(m *cluster.Member, nc, peers *conn, durable bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.member, p.nc, p.durable = m, nc, durable
+	p.member, p.nc, p.peers, p.durable = m, nc, peers, durable
+}
+
+// connected: the member's connections to NATS are up.
+func (p *probe) connected() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.nc != nil && p.nc.IsConnected() && (p.peers == nil || p.peers.IsConnected())
 }
 
 // attachServer records the embedded NATS server the member uses.
@@ -62,6 +70,12 @@ func (p *probe) attachServer(s *server.Server) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.server = s
+}
+
+func (p *probe) peersConn() *conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.peers
 }
 
 func (p *probe) embeddedServer() *server.Server {
@@ -94,12 +108,11 @@ func (p *probe) ready(ctx context.Context) (bool, string) {
 	if p.stopping.Load() {
 		return false, errStopping.Error()
 	}
-	_, nc, _ := p.running()
 	st, err := p.nodeStatus(ctx)
 	if err != nil {
 		return false, err.Error()
 	}
-	return readiness(st, nc != nil && nc.IsConnected())
+	return readiness(st, p.connected())
 }
 
 func readiness(st *actors.Status, connected bool) (bool, string) {
@@ -138,7 +151,19 @@ type natsStatus struct {
 	URL        string              `json:"url,omitempty"`
 	MaxPayload int64               `json:"max_payload"`
 	Reconnects uint64              `json:"reconnects"`
-	Embedded   *embeddedNATSStatus `json:"embedded,omitempty"`
+	// Peers: the raft transport's in-process connection to the embedded
+	// server (absent with an external server: the transport uses this one).
+	Peers    *peersConnStatus    `json:"peers,omitempty"`
+	Embedded *embeddedNATSStatus `json:"embedded,omitempty"`
+}
+
+type peersConnStatus struct {
+	Connected  bool   `json:"connected"`
+	Reconnects uint64 `json:"reconnects"`
+	// InMsgs and OutMsgs: NATS messages received and published on it
+	// (raft batches and snapshot chunks).
+	InMsgs  uint64 `json:"in_msgs"`
+	OutMsgs uint64 `json:"out_msgs"`
 }
 
 // embeddedNATSStatus describes the embedded server: Remotes counts the
@@ -179,6 +204,10 @@ func (p *probe) status(ctx context.Context) (*statusDoc, error) {
 	}
 	if nc != nil {
 		d.NATS = natsStatus{Connected: nc.IsConnected(), URL: nc.ConnectedUrlRedacted(), MaxPayload: nc.MaxPayload(), Reconnects: nc.Stats().Reconnects}
+	}
+	if peers := p.peersConn(); peers != nil {
+		ps := peers.Stats()
+		d.NATS.Peers = &peersConnStatus{Connected: peers.IsConnected(), Reconnects: ps.Reconnects, InMsgs: ps.InMsgs, OutMsgs: ps.OutMsgs}
 	}
 	if s := p.embeddedServer(); s != nil {
 		e := &embeddedNATSStatus{Name: s.Name(), ClientURL: s.ClientURL(), Remotes: s.NumRemotes(), Routes: s.NumRoutes(), Clients: s.NumClients()}
