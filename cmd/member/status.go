@@ -147,10 +147,10 @@ type statusDoc struct {
 }
 
 type natsStatus struct {
-	Connected  bool                `json:"connected"`
-	URL        string              `json:"url,omitempty"`
-	MaxPayload int64               `json:"max_payload"`
-	Reconnects uint64              `json:"reconnects"`
+	Connected  bool   `json:"connected"`
+	URL        string `json:"url,omitempty"`
+	MaxPayload int64  `json:"max_payload"`
+	Reconnects uint64 `json:"reconnects"`
 	// Peers: the raft transport's in-process connection to the embedded
 	// server (absent with an external server: the transport uses this one).
 	Peers    *peersConnStatus    `json:"peers,omitempty"`
