@@ -334,15 +334,20 @@ func (n *node) drain(ctx actor.Context) {
 		if rd.HeartbeatRound != 0 {
 			n.lease.sent(rd.HeartbeatRound, n.opts.clock.Now())
 		}
-		// The applier gets its entries before the writer gets its write:
-		// Go runs the goroutine woken last first on this thread, and on a
-		// follower the fsync, not the apply, is what the leader waits for
-		// (a seq put's follower path: nodeGot→fsync start 21 → 5 µs).
-		// Order here is latency only: committed entries are durable already.
 		n.observeDurable(&rd)
-		n.handToApplier(ctx, &rd)
-		n.cfg.Transport.Send(ctx, early)
 		w := &logWrite{hardState: rd.HardState, entries: rd.Entries, snapshot: rd.Snapshot, sync: rd.MustSync, late: late}
+		// Go runs the goroutine woken last first on this thread, so the
+		// one someone waits for is woken last. With an fsync to do the
+		// order is applier, log writer, appends: a leader's appends leave
+		// first (its own write has time to spare), a follower's writer
+		// (its ack waits for the fsync) starts before the apply. Without
+		// one the applier comes last: a leader's clients wait for the
+		// apply of a commit. The order is latency only: committed entries
+		// are durable already, and appends may leave before the leader's
+		// write (docs/BENCHMARKS.md, step 22).
+		if w.sync {
+			n.handToApplier(ctx, &rd)
+		}
 		if w.persists() || (n.writesInFlight > 0 && len(late) > 0) {
 			// Late messages may acknowledge entries still being written
 			// (a duplicate append is answered with our last index): they
@@ -351,6 +356,10 @@ func (n *node) drain(ctx actor.Context) {
 			ctx.Send(n.writer, w)
 		} else {
 			n.cfg.Transport.Send(ctx, late)
+		}
+		n.cfg.Transport.Send(ctx, early)
+		if !w.sync {
+			n.handToApplier(ctx, &rd)
 		}
 		if rd.QuorumRound != 0 && n.role == raft.Leader {
 			n.lease.acked(rd.QuorumRound)
