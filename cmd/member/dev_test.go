@@ -88,7 +88,7 @@ func TestDevClusterServesThroughNATSAndStopsOnCancel(t *testing.T) {
 		t.Errorf("%d members say they lead, want 1", leaders)
 	}
 	_, metrics := httpGet(info.HTTPAddrs[0], "/metrics")
-	for _, want := range []string{"kontiki_raft_term ", "kontiki_server_has_leader 1", "kontiki_raft_applied_index ", `kontiki_transport_rejected_total{reason="cluster"}`} {
+	for _, want := range []string{"kontiki_raft_term ", "kontiki_server_has_leader 1", "kontiki_raft_applied_index ", `kontiki_transport_rejected_total{reason="cluster"}`, "kontiki_nats_peers_connected 1", "kontiki_nats_peers_reconnects_total 0"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -32,6 +32,7 @@ type memberCollector struct {
 	sentBatches, sentMessages, sendErrors                    *prometheus.Desc
 	receivedBatches, receivedMessages, rejected              *prometheus.Desc
 	natsConnected, natsReconnects, natsRemotes               *prometheus.Desc
+	peersConnected, peersReconnects                          *prometheus.Desc
 }
 
 func newMemberCollector(p *probe) *memberCollector {
@@ -63,6 +64,8 @@ func newMemberCollector(p *probe) *memberCollector {
 		natsConnected:      d("nats_connected", "1 if the NATS connection is up, else 0."),
 		natsReconnects:     d("nats_reconnects_total", "Reconnections of the NATS connection."),
 		natsRemotes:        d("nats_embedded_remotes", "The other NATS servers the embedded server has routes to."),
+		peersConnected:     d("nats_peers_connected", "With an embedded server: 1 if the raft transport's in-process connection is up, else 0."),
+		peersReconnects:    d("nats_peers_reconnects_total", "With an embedded server: reconnections of the raft transport's in-process connection."),
 	}
 }
 
@@ -71,7 +74,7 @@ func (c *memberCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.info, c.hasLeader, c.isLeader, c.leaderChanges, c.durable, c.ready,
 		c.term, c.commit, c.applied, c.lastIndex, c.firstIndex, c.role, c.peerMatch, c.snapshotsInstalled,
 		c.sentBatches, c.sentMessages, c.sendErrors, c.receivedBatches, c.receivedMessages, c.rejected,
-		c.natsConnected, c.natsReconnects, c.natsRemotes,
+		c.natsConnected, c.natsReconnects, c.natsRemotes, c.peersConnected, c.peersReconnects,
 	} {
 		ch <- d
 	}
@@ -93,6 +96,10 @@ func (c *memberCollector) Collect(ch chan<- prometheus.Metric) {
 	if nc != nil {
 		gauge(c.natsConnected, bool01(nc.IsConnected()))
 		counter(c.natsReconnects, nc.Stats().Reconnects)
+	}
+	if peers := c.p.peersConn(); peers != nil {
+		gauge(c.peersConnected, bool01(peers.IsConnected()))
+		counter(c.peersReconnects, peers.Stats().Reconnects)
 	}
 	if s := c.p.embeddedServer(); s != nil {
 		gauge(c.natsRemotes, float64(s.NumRemotes()))
