@@ -23,17 +23,26 @@ const (
 	maxListLimit     = 10000
 )
 
+// checkConsistencyHeader refuses a Kontiki-Consistency value no endpoint
+// knows, on every endpoint (DESIGN.md §3: an unknown header value is a bad
+// request), so a typo on a write or a watch is not silently ignored. Writes
+// and watches accept the known values: a write is always linearizable.
+func checkConsistencyHeader(h micro.Headers) *serviceError {
+	switch mode := h.Get(client.HeaderConsistency); mode {
+	case "", "linearizable", "lease", "stale":
+		return nil
+	default:
+		return newError(400, "unknown "+client.HeaderConsistency+" "+strconv.Quote(mode)+" (linearizable, lease or stale)")
+	}
+}
+
 // readBarrier waits until the local store may serve a read at the requested
 // consistency. It returns false when the request was answered or forwarded.
 func (s *Service) readBarrier(req micro.Request, memberSuffix string) (headers micro.Headers, ok bool) {
+	// Unknown modes were refused before any handler ran (addEndpoints).
 	mode := req.Headers().Get(client.HeaderConsistency)
-	switch mode {
-	case "stale":
+	if mode == "stale" {
 		return micro.Headers{client.HeaderApplied: []string{strconv.FormatUint(s.cfg.Store.Revision(), 10)}}, true
-	case "", "linearizable", "lease":
-	default:
-		s.respondError(req, newError(400, "unknown "+client.HeaderConsistency+" "+strconv.Quote(mode)+" (linearizable, lease or stale)"))
-		return nil, false
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
@@ -116,6 +125,10 @@ func (s *Service) list(req micro.Request, _ string) {
 			s.respondError(req, newError(400, "bad list request: "+err.Error()))
 			return
 		}
+	}
+	if lr.Prefix != "" && !validPrefix(lr.Prefix) {
+		s.respondError(req, newError(400, "bad prefix "+strconv.Quote(lr.Prefix)))
+		return
 	}
 	if lr.Limit < 0 || lr.Limit > maxListLimit {
 		s.respondError(req, newError(400, "limit must be between 0 and "+strconv.Itoa(maxListLimit)))

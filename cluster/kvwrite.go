@@ -116,10 +116,13 @@ func writeOutcome(result []byte) (rev uint64, e *serviceError) {
 // writeOptions reads the CAS and request-id headers.
 func writeOptions(h micro.Headers) (kv.WriteOptions, *serviceError) {
 	var o kv.WriteOptions
-	if v := h.Get(client.HeaderExpectedRevision); v != "" {
+	// Present but empty is a bad value, not an absent header: a CAS the
+	// caller meant must never turn into an unconditional write.
+	if vs := h.Values(client.HeaderExpectedRevision); len(vs) > 0 {
+		v := vs[0]
 		rev, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			return o, newError(400, "bad "+client.HeaderExpectedRevision+": "+v)
+			return o, newError(400, "bad "+client.HeaderExpectedRevision+": "+strconv.Quote(v))
 		}
 		o.HasExpectedRevision, o.ExpectedRevision = true, rev
 	}

@@ -123,7 +123,10 @@ func (s *Service) addEndpoints() error {
 				endpoint{name: base.name + "batch", subject: base.prefix + ".batch", handler: s.batch, inline: true},
 			)
 		}
-		eps = append(eps, endpoint{name: "snapshot", subject: s.subj.admin("snapshot"), handler: s.snapshotSave})
+		eps = append(eps,
+			endpoint{name: "snapshot", subject: s.subj.admin("snapshot"), handler: s.snapshotSave},
+			endpoint{name: "member-snapshot", subject: s.subj.member(s.cfg.ID) + ".admin.snapshot", handler: s.snapshotSave},
+		)
 	}
 	eps = append(eps,
 		endpoint{name: "propose", subject: s.subj.propose(), handler: s.proposeRaw, inline: true},
@@ -140,6 +143,10 @@ func (s *Service) addEndpoints() error {
 		h := micro.HandlerFunc(func(req micro.Request) {
 			if s.stopping.Load() {
 				s.respondError(req, newError(503, "member stopping"))
+				return
+			}
+			if e := checkConsistencyHeader(req.Headers()); e != nil {
+				s.respondError(req, e)
 				return
 			}
 			key := ""

@@ -221,3 +221,44 @@ func TestWriteForwardedToAnUnreachableLeaderGets503NotATimeout(t *testing.T) {
 		t.Fatalf("forwarded write to an unreachable leader: code %d, want 503", code(resp))
 	}
 }
+
+// DESIGN.md §3: an unknown header value is a bad request on every endpoint,
+// and a refused request changes nothing.
+func TestUnknownOrEmptyHeaderValuesAreRefusedAndChangeNothing(t *testing.T) {
+	c := startCluster(t, 3)
+	c.leader()
+	nc := connect(t, c.ns)
+	sometimes := map[string]string{client.HeaderConsistency: "sometimes"}
+	for _, r := range []struct {
+		subject string
+		body    []byte
+	}{
+		{c.subject("kv.put.hc"), []byte("v")},
+		{c.subject("kv.del.hc"), nil},
+		{c.subject("kv.list"), nil},
+		{c.subject("kv.watch"), []byte("{}")},
+		{c.subject("propose"), []byte("cmd")},
+		{c.subject("admin.status"), nil},
+	} {
+		if resp := request(t, nc, r.subject, r.body, sometimes); code(resp) != 400 {
+			t.Errorf("%s with Kontiki-Consistency: sometimes: code %d (%s), want 400", r.subject, code(resp), resp.Data)
+		}
+	}
+	// The known values pass on a write: writes are always linearizable.
+	for _, mode := range []string{"linearizable", "lease", "stale"} {
+		revision(t, request(t, nc, c.subject("kv.put.known"), []byte(mode), map[string]string{client.HeaderConsistency: mode}))
+	}
+	// A present but empty CAS header must not become an unconditional write.
+	if resp := request(t, nc, c.subject("kv.put.hc"), []byte("v"), map[string]string{client.HeaderExpectedRevision: ""}); code(resp) != 400 {
+		t.Errorf("put with an empty %s: code %d (%s), want 400", client.HeaderExpectedRevision, code(resp), resp.Data)
+	}
+	if resp := request(t, nc, c.subject("kv.get.hc"), nil, nil); code(resp) != 404 {
+		t.Errorf("after refused writes, get hc: code %d value %q, want 404", code(resp), resp.Data)
+	}
+	// list refuses a prefix that no key could start with, as watch does.
+	for _, subj := range []string{"kv.list", "kv.watch"} {
+		if resp := request(t, nc, c.subject("%s", subj), []byte(`{"prefix":"a*"}`), nil); code(resp) != 400 {
+			t.Errorf("%s with prefix a*: code %d (%s), want 400", subj, code(resp), resp.Data)
+		}
+	}
+}

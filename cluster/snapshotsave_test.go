@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kontiki-raft/kontiki/client"
@@ -24,38 +25,7 @@ func TestSnapshotSaveStreamsAConsistentChecksummedImage(t *testing.T) {
 	for i := 0; i < 12; i++ {
 		revision(t, request(t, nc, c.subject("kv.put.big.%d", i), value, nil))
 	}
-	inbox := nc.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.PublishRequest(c.subject("admin.snapshot"), inbox, nil); err != nil {
-		t.Fatal(err)
-	}
-	var file []byte
-	var sha string
-	for {
-		msg, err := sub.NextMsg(10 * time.Second)
-		if err != nil {
-			t.Fatalf("after %d bytes: %v", len(file), err)
-		}
-		if code(msg) != 0 {
-			t.Fatalf("snapshot error %d: %s", code(msg), msg.Header.Get("Nats-Service-Error"))
-		}
-		if off, _ := strconv.Atoi(msg.Header.Get(HeaderOffset)); off != len(file) {
-			t.Fatalf("chunk at offset %d, have %d bytes", off, len(file))
-		}
-		file = append(file, msg.Data...)
-		_ = msg.Respond(nil)
-		if msg.Header.Get(HeaderSnapshot) == "end" {
-			sha = msg.Header.Get(HeaderSha256)
-			break
-		}
-	}
-	sum := sha256.Sum256(file)
-	if hex.EncodeToString(sum[:]) != sha {
-		t.Fatal("sha256 header does not match the streamed bytes")
-	}
+	file := streamSnapshot(t, nc, c.subject("admin.snapshot"))
 	var snap pb.Snapshot
 	if err := proto.Unmarshal(file, &snap); err != nil {
 		t.Fatal(err)
@@ -66,6 +36,66 @@ func TestSnapshotSaveStreamsAConsistentChecksummedImage(t *testing.T) {
 	}
 	if restored.Len() != 12 || restored.Hash() != c.members[leader].Store.Hash() {
 		t.Fatalf("restored image has %d keys; hash equal to the leader's: %v", restored.Len(), restored.Hash() == c.members[leader].Store.Hash())
+	}
+}
+
+// streamSnapshot asks subject for a snapshot, acks every chunk, checks the
+// offsets and the final sha256, and returns the image.
+func streamSnapshot(t *testing.T, nc *nats.Conn, subject string) []byte {
+	t.Helper()
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.PublishRequest(subject, inbox, nil); err != nil {
+		t.Fatal(err)
+	}
+	var file []byte
+	for {
+		msg, err := sub.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("%s: after %d bytes: %v", subject, len(file), err)
+		}
+		if code(msg) != 0 {
+			t.Fatalf("%s: snapshot error %d: %s", subject, code(msg), msg.Header.Get("Nats-Service-Error"))
+		}
+		if off, _ := strconv.Atoi(msg.Header.Get(HeaderOffset)); off != len(file) {
+			t.Fatalf("%s: chunk at offset %d, have %d bytes", subject, off, len(file))
+		}
+		file = append(file, msg.Data...)
+		_ = msg.Respond(nil)
+		if msg.Header.Get(HeaderSnapshot) == "end" {
+			sum := sha256.Sum256(file)
+			if hex.EncodeToString(sum[:]) != msg.Header.Get(HeaderSha256) {
+				t.Fatalf("%s: sha256 header does not match the streamed bytes", subject)
+			}
+			return file
+		}
+	}
+}
+
+// DESIGN.md §3: kontiki.<c>.member.<id>.> serves the same endpoints addressed
+// to one member, admin.snapshot included: an operator picks whose image.
+func TestSnapshotSaveAddressedToEachMember(t *testing.T) {
+	c := startCluster(t, 3)
+	c.leader()
+	nc := connect(t, c.ns)
+	rev := revision(t, request(t, nc, c.subject("kv.put.k"), []byte("v"), nil))
+	for id, m := range c.members {
+		waitFor(t, 10*time.Second, "member applied the put", func() bool { return m.Store.Revision() >= rev })
+		var snap pb.Snapshot
+		if err := proto.Unmarshal(streamSnapshot(t, nc, c.subject("member.%d.admin.snapshot", id)), &snap); err != nil {
+			t.Fatal(err)
+		}
+		restored := kv.New(kv.Options{})
+		if err := restored.Restore(snap.Metadata.Index, snap.Data); err != nil {
+			t.Fatal(err)
+		}
+		if restored.Len() != 1 {
+			t.Errorf("member %d's image has %d keys, want 1", id, restored.Len())
+		}
 	}
 }
 
