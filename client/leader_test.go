@@ -6,9 +6,13 @@ package client
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 func TestLeaderLearning(t *testing.T) {
@@ -176,5 +180,41 @@ func TestFallbackWhenLeaderGone(t *testing.T) {
 	rs := fc.requests()
 	if last := rs[len(rs)-1]; last.subject != "kontiki.t.kv.put.a" {
 		t.Fatalf("fallback subject %s", last.subject)
+	}
+}
+
+// Members that keep naming each other as leader (stale views mid-election)
+// get redirects at once, but not in a tight loop: a caller with many
+// retries pauses every few redirects and is still bounded by its context.
+func TestRedirectPingPongPauses(t *testing.T) {
+	nc := connect(t, startNATS(t))
+	var attempts atomic.Int64
+	sub, err := nc.Subscribe("kontiki.t.>", func(m *nats.Msg) {
+		attempts.Add(1)
+		named := "1"
+		if strings.HasPrefix(m.Subject, "kontiki.t.member.1.") {
+			named = "2"
+		}
+		h := nats.Header{}
+		h.Set(HeaderServiceErrorCode, "503")
+		h.Set(HeaderServiceError, "not the leader")
+		h.Set(HeaderLeader, named)
+		_ = m.RespondMsg(&nats.Msg{Header: h})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	c := New(nc, Options{Cluster: "t", Retries: math.MaxInt, Backoff: 20 * time.Millisecond, NoBatching: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	// The deadline usually ends a pause (ErrNoLeader), rarely an attempt.
+	if _, err := c.Put(ctx, "a", []byte("v")); !errors.Is(err, ErrNoLeader) && !errors.Is(err, ErrTimeout) {
+		t.Fatalf("put: %v, want ErrNoLeader or ErrTimeout", err)
+	}
+	// Pauses of 10–20 ms, doubling, every third redirect: a few dozen
+	// attempts at most in 300 ms; a tight loop makes thousands.
+	if n := attempts.Load(); n < 3 || n > 60 {
+		t.Fatalf("%d attempts in 300 ms", n)
 	}
 }

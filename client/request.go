@@ -32,7 +32,7 @@ type request struct {
 // do runs r until it succeeds, fails for good, runs out of retries or ctx is
 // done. It returns the successful reply.
 func (c *Client) do(ctx context.Context, r request) (*nats.Msg, error) {
-	pauses := r.firstPauses
+	pauses, redirects := r.firstPauses, 0
 	for attempt := r.firstAttempt; ; attempt++ {
 		target := uint64(0)
 		subject := c.subj.any(r.endpoint)
@@ -56,6 +56,15 @@ func (c *Client) do(ctx context.Context, r request) (*nats.Msg, error) {
 			return nil, err
 		}
 		c.log.Debug("kontiki: retrying", "op", r.op, "subject", subject, "attempt", attempt+1, "err", err)
+		// Redirects to a named leader go at once, but members that keep
+		// naming each other (stale views mid-election) must not make a
+		// caller with many retries spin: every third redirect in a row
+		// pauses too.
+		if pause {
+			redirects = 0
+		} else if redirects++; redirects%3 == 0 {
+			pause = true
+		}
 		if pause {
 			if !sleepCtx(ctx, backoffDelay(c.opts.Backoff, pauses)) {
 				return nil, err

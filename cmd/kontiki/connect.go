@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/kontiki-raft/kontiki/client"
@@ -47,6 +48,9 @@ func (c *commonFlags) newClient(nc *nats.Conn) *client.Client {
 	return client.New(nc, client.Options{
 		Cluster: c.cluster,
 		Timeout: c.attemptTimeout(),
-		Retries: 10, // bounded by --timeout
+		// No count of its own: every command but watch runs under
+		// --timeout's deadline, which ends the retries, so an election in
+		// progress costs the wait, not the command.
+		Retries: math.MaxInt,
 	})
 }

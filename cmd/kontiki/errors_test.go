@@ -3,8 +3,12 @@
 package main
 
 import (
+	"net"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/nats-io/nats.go"
 )
 
 func TestExitCodes(t *testing.T) {
@@ -35,6 +39,62 @@ func TestExitCodes(t *testing.T) {
 	r = f.cli("", "get", "a", "--nats-url", "nats://127.0.0.1:1", "--timeout", "300ms")
 	if r.code != 5 || !strings.Contains(r.stderr, "connect nats://127.0.0.1:1") {
 		t.Errorf("no server: %+v", r)
+	}
+	// A server that accepts the connection and never speaks (a frozen
+	// container keeps its port open) is no NATS server too.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = silent.Close() })
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() })
+		}
+	}()
+	url := "nats://" + silent.Addr().String()
+	r = f.cli("", "get", "a", "--nats-url", url, "--timeout", "300ms")
+	if r.code != 5 || !strings.Contains(r.stderr, "connect "+url) {
+		t.Errorf("silent server: %+v", r)
+	}
+}
+
+// --timeout bounds a command, not a count of retries: a write that meets
+// "no leader" for longer than the old ten retries still lands within it.
+func TestRetriesLastUntilTimeout(t *testing.T) {
+	f := newFake(t)
+	var mu sync.Mutex
+	refused := 0
+	sub, err := f.nc.Subscribe("kontiki.e.>", func(m *nats.Msg) {
+		mu.Lock()
+		defer mu.Unlock()
+		if refused < 11 { // the first attempt and ten retries
+			refused++
+			f.fail(m, 503, "no leader")
+			return
+		}
+		if !strings.HasPrefix(m.Subject, "kontiki.e.kv.put.") {
+			f.fail(m, 400, "unexpected "+m.Subject)
+			return
+		}
+		f.reply(m, []byte(`{"revision":7}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	r := f.cli("", "--cluster", "e", "--timeout", "30s", "-o", "json", "put", "k", "v")
+	if r.code != 0 || !strings.Contains(r.stdout, `"revision": 7`) {
+		t.Fatalf("put after 11 refusals: %+v", r)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if refused != 11 {
+		t.Fatalf("refused %d attempts, want 11", refused)
 	}
 }
 

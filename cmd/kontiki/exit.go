@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 
 	"github.com/kontiki-raft/kontiki/client"
 	"github.com/nats-io/nats.go"
@@ -45,10 +46,19 @@ func exitCode(err error) int {
 		return exitConflict
 	case errors.Is(err, client.ErrNoLeader), errors.Is(err, client.ErrTimeout),
 		errors.Is(err, client.ErrBusy), errors.Is(err, client.ErrNoResponders),
-		errors.Is(err, nats.ErrNoServers):
+		errors.Is(err, nats.ErrNoServers), unreachable(err):
 		return exitUnavailable
 	}
 	return exitError
+}
+
+// unreachable: the network failed us (a connect or read timed out, no route
+// to the host, a server that accepted the connection and never spoke NATS):
+// "no NATS server" to the caller. Authentication and TLS failures are not
+// net.Errors and stay "other error": retrying will not help them.
+func unreachable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, nats.ErrTimeout)
 }
 
 // report prints err as one line, "kontiki: <what>: <err>", and returns its
