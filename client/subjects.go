@@ -5,6 +5,7 @@ package client
 import (
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 )
 
 // MaxKeyLen is the longest key the cluster accepts, in bytes.
@@ -51,7 +52,7 @@ func ValidateKey(key string) error {
 			continue
 		}
 		if !keyByte(b) {
-			return fmt.Errorf("%w: key %q has invalid character %q", ErrBadRequest, key, b)
+			return fmt.Errorf("%w: key %q has invalid character %s", ErrBadRequest, key, quoteCharAt(key[i:]))
 		}
 		tokenStart = false
 	}
@@ -78,6 +79,16 @@ func ValidatePrefix(prefix string) error {
 		return fmt.Errorf("%w: invalid prefix %q", ErrBadRequest, prefix)
 	}
 	return nil
+}
+
+// quoteCharAt quotes the character s starts with: the whole UTF-8 rune, or
+// the byte in hex when s does not start with valid UTF-8.
+func quoteCharAt(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError && size <= 1 {
+		return fmt.Sprintf("byte 0x%02x", s[0])
+	}
+	return strconv.QuoteRune(r)
 }
 
 func keyByte(b byte) bool {

@@ -3,7 +3,11 @@
 
 package kv
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
 
 // MaxKeyBytes is the longest key, in bytes, that the store accepts.
 const MaxKeyBytes = 512
@@ -37,7 +41,7 @@ func validKey[K string | []byte](key K) error {
 		case keyChar(c):
 			tokenStart = false
 		default:
-			return fmt.Errorf("invalid key %q: character %q at byte %d is not one of - / _ = . a-z A-Z 0-9", key, c, i)
+			return fmt.Errorf("invalid key %q: character %s at byte %d is not one of - / _ = . a-z A-Z 0-9", key, quoteCharAt(string(key[i:])), i)
 		}
 	}
 	if tokenStart {
@@ -50,4 +54,15 @@ func validKey[K string | []byte](key K) error {
 func keyChar(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
 		c == '-' || c == '/' || c == '_' || c == '='
+}
+
+// quoteCharAt quotes the character s starts with: the whole UTF-8 rune (not
+// its first byte, which would print as another letter), or the byte in hex
+// when s does not start with valid UTF-8.
+func quoteCharAt(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError && size <= 1 {
+		return fmt.Sprintf("byte 0x%02x", s[0])
+	}
+	return strconv.QuoteRune(r)
 }

@@ -61,3 +61,17 @@ func TestValidKeyMatchesRegexp(t *testing.T) {
 		}
 	}
 }
+
+// A refused character is named as the user typed it: the whole rune, or the
+// byte in hex when the key is not UTF-8.
+func TestValidKeyNamesTheWholeCharacter(t *testing.T) {
+	for key, want := range map[string]string{
+		"aä":    `character 'ä' at byte 1`,
+		"a\xff": `character byte 0xff at byte 1`,
+		"a b":   `character ' ' at byte 1`,
+	} {
+		if err := ValidKey(key); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ValidKey(%q) = %v, want it to say %s", key, err, want)
+		}
+	}
+}

@@ -151,7 +151,8 @@ var healthCommand = &commandSpec{
 	name:     "health",
 	synopsis: "member health [flags]",
 	about: `member health asks a member's /readyz and exits 0 if it answers 200, 1
-otherwise. Made for container healthchecks: it needs no shell or curl.`,
+otherwise, 2 on a usage error (an unknown flag, an argument). Made for
+container healthchecks: it needs no shell or curl.`,
 	names: []string{"http-addr", "timeout"},
 	usages: map[string]string{
 		"http-addr": "the member's HTTP address (0.0.0.0 or an empty host: this host)",
