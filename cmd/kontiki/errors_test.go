@@ -61,6 +61,18 @@ func TestExitCodes(t *testing.T) {
 	if r.code != 5 || !strings.Contains(r.stderr, "connect "+url) {
 		t.Errorf("silent server: %+v", r)
 	}
+	// Local file errors are "other error", not "no NATS server", though a
+	// bare errno is a net.Error too.
+	missing := t.TempDir() + "/missing"
+	for _, args := range [][]string{
+		{"status", "--nats-creds", missing + ".creds"},
+		{"status", "--tls-ca", missing + ".pem"},
+		{"snapshot", "save", missing + "/x.snap"},
+	} {
+		if r := f.cli("", append(args, "--timeout", "300ms")...); r.code != 1 || !strings.Contains(r.stderr, "no such file") {
+			t.Errorf("%v: %+v, want exit 1 naming the missing file", args, r)
+		}
+	}
 }
 
 // --timeout bounds a command, not a count of retries: a write that meets

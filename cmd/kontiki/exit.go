@@ -53,12 +53,15 @@ func exitCode(err error) int {
 }
 
 // unreachable: the network failed us (a connect or read timed out, no route
-// to the host, a server that accepted the connection and never spoke NATS):
-// "no NATS server" to the caller. Authentication and TLS failures are not
-// net.Errors and stay "other error": retrying will not help them.
+// to the host, an unknown host, a server that accepted the connection and
+// never spoke NATS): "no NATS server" to the caller. Only network operation
+// errors count: a bare errno also satisfies net.Error, and a missing creds
+// file or an unwritable output file is "other error", as are authentication
+// and TLS failures: retrying will not help them.
 func unreachable(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, nats.ErrTimeout)
+	var op *net.OpError
+	var dns *net.DNSError
+	return errors.As(err, &op) || errors.As(err, &dns) || errors.Is(err, nats.ErrTimeout)
 }
 
 // report prints err as one line, "kontiki: <what>: <err>", and returns its
