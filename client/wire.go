@@ -21,11 +21,14 @@ type ListResponse struct {
 	More     bool   `json:"more"`
 }
 
-// Item is one key of a List page. Value is base64 in JSON.
+// Item is one key of a List page. Value is base64 in JSON. ValueOmitted: the
+// value alone would not fit in a list reply (max_payload, with base64's
+// growth), so it is left out; read it with Get.
 type Item struct {
-	Key      string `json:"key"`
-	Value    []byte `json:"value"`
-	Revision uint64 `json:"revision"`
+	Key          string `json:"key"`
+	Value        []byte `json:"value"`
+	Revision     uint64 `json:"revision"`
+	ValueOmitted bool   `json:"value_omitted,omitempty"`
 }
 
 // WatchRequest is the body of a kv.watch request. FromRevision 0 (omitted)

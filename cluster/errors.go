@@ -88,5 +88,8 @@ func (s *Service) respond(req micro.Request, data []byte, headers micro.Headers)
 	if len(headers) > 0 {
 		msg.Header = nats.Header(headers)
 	}
-	_ = s.cfg.NC.PublishMsg(msg)
+	if err := s.cfg.NC.PublishMsg(msg); err != nil {
+		// The caller will see only a timeout: say why here.
+		s.cfg.Logger.Warn("reply not sent", "subject", req.Subject(), "bytes", len(data), "err", err)
+	}
 }

@@ -6,6 +6,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -142,9 +143,38 @@ func (s *Service) list(req micro.Request, _ string) {
 		return
 	}
 	items, more, rev := s.cfg.Store.List(lr.Prefix, lr.After, lr.Limit)
-	resp := client.ListResponse{Revision: rev, More: more, Items: make([]client.Item, len(items))}
-	for i, it := range items {
-		resp.Items[i] = client.Item{Key: it.Key, Value: it.Value, Revision: it.ModRevision}
+	resp := client.ListResponse{Revision: rev, More: more, Items: make([]client.Item, 0, len(items))}
+	// A page must fit in one reply: values travel base64 (4/3 of their
+	// size), so a page of accepted values can outgrow max_payload, and a
+	// reply NATS refuses would leave the caller waiting for nothing. The
+	// page ends early (more: true) instead; a value too large for any page
+	// goes without its value (value_omitted), to be read with kv.get.
+	budget := int(s.cfg.NC.MaxPayload()) - listReplyRoom
+	size := 0
+	for _, it := range items {
+		item := client.Item{Key: it.Key, Value: it.Value, Revision: it.ModRevision}
+		n := listItemBytes(item)
+		if size+n > budget {
+			if len(resp.Items) > 0 {
+				resp.More = true
+				break
+			}
+			item.Value, item.ValueOmitted = nil, true
+			n = listItemBytes(item)
+		}
+		size += n
+		resp.Items = append(resp.Items, item)
 	}
 	s.respondJSON(req, resp, headers)
+}
+
+// listReplyRoom is kept free in a list reply for its headers and the
+// envelope around the items.
+const listReplyRoom = 4 << 10
+
+// listItemBytes bounds an item's size in a list reply's JSON: keys need no
+// escaping (their characters are plain ASCII), the value is base64, and 64
+// bytes cover the field names, quotes, the revision and a comma.
+func listItemBytes(it client.Item) int {
+	return len(it.Key) + base64.StdEncoding.EncodedLen(len(it.Value)) + 64
 }

@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -260,5 +262,53 @@ func TestUnknownOrEmptyHeaderValuesAreRefusedAndChangeNothing(t *testing.T) {
 		if resp := request(t, nc, c.subject("%s", subj), []byte(`{"prefix":"a*"}`), nil); code(resp) != 400 {
 			t.Errorf("%s with prefix a*: code %d (%s), want 400", subj, code(resp), resp.Data)
 		}
+	}
+}
+
+// A list reply must fit in one NATS message: pages of large values end early
+// with more, and a value no page can carry comes without it.
+func TestListPagesFitInOneMessage(t *testing.T) {
+	c := startCluster(t, 3)
+	c.leader()
+	nc := connect(t, c.ns)
+	mid := bytes.Repeat([]byte("m"), 300<<10) // 400 KiB in base64: two per page
+	for i := 0; i < 5; i++ {
+		revision(t, request(t, nc, c.subject("kv.put.big.a%d", i), mid, nil))
+	}
+	huge := bytes.Repeat([]byte("h"), int(nc.MaxPayload())-ValueOverhead) // the largest accepted value
+	hugeRev := revision(t, request(t, nc, c.subject("kv.put.big.b"), huge, nil))
+	var keys []string
+	after := ""
+	for pages := 0; ; pages++ {
+		if pages > 10 {
+			t.Fatalf("more than 10 pages: %v", keys)
+		}
+		body, _ := json.Marshal(client.ListRequest{Prefix: "big.", After: after})
+		resp := request(t, nc, c.subject("kv.list"), body, nil)
+		if code(resp) != 0 || len(resp.Data) > int(nc.MaxPayload()) {
+			t.Fatalf("list page: code %d, %d bytes", code(resp), len(resp.Data))
+		}
+		var lr client.ListResponse
+		if err := json.Unmarshal(resp.Data, &lr); err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range lr.Items {
+			keys = append(keys, it.Key)
+			switch {
+			case it.Key == "big.b":
+				if !it.ValueOmitted || it.Value != nil || it.Revision != hugeRev {
+					t.Errorf("big.b: omitted %v, %d value bytes, revision %d; want the value omitted at %d", it.ValueOmitted, len(it.Value), it.Revision, hugeRev)
+				}
+			case it.ValueOmitted || !bytes.Equal(it.Value, mid):
+				t.Errorf("%s: omitted %v, %d value bytes; want the whole value", it.Key, it.ValueOmitted, len(it.Value))
+			}
+		}
+		if len(lr.Items) == 0 || !lr.More {
+			break
+		}
+		after = lr.Items[len(lr.Items)-1].Key
+	}
+	if want := []string{"big.a0", "big.a1", "big.a2", "big.a3", "big.a4", "big.b"}; !slices.Equal(keys, want) {
+		t.Fatalf("listed %v, want %v", keys, want)
 	}
 }

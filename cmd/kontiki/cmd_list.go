@@ -10,6 +10,9 @@ import (
 	"github.com/kontiki-raft/kontiki/client"
 )
 
+// omittedValue stands in the table for a value the list reply left out.
+const omittedValue = "<omitted: too large for a list; use get>"
+
 // listPage is the page size list asks for.
 const listPage = 500
 
@@ -21,7 +24,10 @@ following the pages until the end or --limit.
 
 Output: a table KEY, REVISION, VALUE (values that are not printable are
 quoted). With -o json: {"revision":N,"items":[{"key":..,"revision":..,
-"value":..}],"more":false}, where more tells that --limit cut the list short.`,
+"value":..}],"more":false}, where more tells that --limit cut the list short.
+A value too large to travel in a list reply (near the size limit) is left
+out: the table shows <omitted: too large for a list; use get>, the JSON
+item has "value_omitted":true and no value.`,
 	setup: func(fs *flag.FlagSet) action {
 		limit := fs.Int("limit", 0, "print at most `N` keys (0: all)")
 		level := consistencyFlag(fs)
@@ -85,6 +91,7 @@ func printList(e *cliEnv, items []client.Item, rev uint64, more bool) error {
 			Key      string `json:"key"`
 			Revision uint64 `json:"revision"`
 			jsonValue
+			ValueOmitted bool `json:"value_omitted,omitempty"`
 		}
 		doc := struct {
 			Revision uint64 `json:"revision"`
@@ -92,14 +99,22 @@ func printList(e *cliEnv, items []client.Item, rev uint64, more bool) error {
 			More     bool   `json:"more"`
 		}{Revision: rev, Items: []item{}, More: more}
 		for _, it := range items {
-			doc.Items = append(doc.Items, item{it.Key, it.Revision, newJSONValue(it.Value)})
+			v := jsonValue{}
+			if !it.ValueOmitted {
+				v = newJSONValue(it.Value)
+			}
+			doc.Items = append(doc.Items, item{it.Key, it.Revision, v, it.ValueOmitted})
 		}
 		return writeJSON(e.stdout, doc)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY\tREVISION\tVALUE")
 	for _, it := range items {
-		fmt.Fprintf(tw, "%s\t%d\t%s\n", it.Key, it.Revision, displayValue(it.Value))
+		v := displayValue(it.Value)
+		if it.ValueOmitted {
+			v = omittedValue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", it.Key, it.Revision, v)
 	}
 	return tw.Flush()
 }

@@ -142,7 +142,11 @@ func (f *fake) serve(m *nats.Msg) {
 				resp.More = true
 				break
 			}
-			resp.Items = append(resp.Items, f.store[k])
+			it := f.store[k]
+			if strings.HasPrefix(k, "omit.") { // as a member leaves out a value no page can carry
+				it.Value, it.ValueOmitted = nil, true
+			}
+			resp.Items = append(resp.Items, it)
 		}
 		body, _ := json.Marshal(resp)
 		f.reply(m, body)

@@ -83,4 +83,8 @@ func TestListFollowsPages(t *testing.T) {
 	f.cli("", "list", "zzz", "-o", "json").expect(t, 0, "{\n  \"revision\": 6,\n  \"items\": [],\n  \"more\": false\n}\n")
 	f.cli("", "put", "c.tab", "x\ty").expect(t, 0, "revision 7\n")
 	f.cli("", "list", "c.").expect(t, 0, "KEY    REVISION  VALUE\nc.tab  7         \"x\\ty\"\n")
+	// A value the list reply left out is shown as such, never as empty.
+	f.cli("", "put", "omit.x", "big").expect(t, 0, "revision 8\n")
+	f.cli("", "list", "omit.").expect(t, 0, "KEY     REVISION  VALUE\nomit.x  8         "+omittedValue+"\n")
+	f.cli("", "list", "omit.", "-o", "json").expect(t, 0, "{\n  \"revision\": 8,\n  \"items\": [\n    {\n      \"key\": \"omit.x\",\n      \"revision\": 8,\n      \"value_omitted\": true\n    }\n  ],\n  \"more\": false\n}\n")
 }
