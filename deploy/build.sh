@@ -63,8 +63,10 @@ if [ "$do_img" = 1 ]; then
 	# Staged contexts: only what the image holds, so the context upload is
 	# the binaries and nothing else. Hard links when possible, no copies.
 	stage() { ln "$1" "$2" 2>/dev/null || cp "$1" "$2"; }
-	mkdir -p "$ctx/member/data" "$ctx/member/tmp" "$ctx/nats/tmp"
-	chmod 1777 "$ctx/member/tmp" "$ctx/nats/tmp"
+	# rootfs/ is copied whole onto /: COPY of a directory's contents would
+	# create /tmp itself as root 0755 and lose the 1777.
+	mkdir -p "$ctx/member/data" "$ctx/member/rootfs/tmp" "$ctx/nats/rootfs/tmp"
+	chmod 1777 "$ctx/member/rootfs/tmp" "$ctx/nats/rootfs/tmp"
 	chmod 0750 "$ctx/member/data"
 	stage bin/member "$ctx/member/member"
 	stage bin/kontiki "$ctx/member/kontiki"

@@ -3,10 +3,10 @@
 # context holding the static binaries and the directory layout:
 #   member, kontiki   static linux binaries (CGO_ENABLED=0)
 #   data/             empty, the data dir (a named volume in compose)
-#   tmp/              empty, mode 1777
+#   rootfs/tmp/       empty, mode 1777 (copied onto / so the mode survives)
 FROM scratch
 COPY member kontiki /
-COPY tmp/ /tmp/
+COPY rootfs/ /
 # Owned by the runtime user; a new named volume mounted here takes this
 # ownership from the image.
 COPY --chown=65532:65532 data/ /data/

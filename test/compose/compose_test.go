@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -116,6 +117,23 @@ func (p *composeProject) smoke(t *testing.T) {
 
 	p.checkStatusCLI(t)
 	p.checkHTTP(t)
+	p.checkTmpWritable(t)
+}
+
+// checkTmpWritable: the images promise a /tmp (TMPDIR) the runtime user can
+// write, e.g. for `kontiki snapshot save` run inside a member's container.
+func (p *composeProject) checkTmpWritable(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	url := "nats://127.0.0.1:4222" // the member's embedded server
+	if slices.Contains(p.containers, "kontiki-nats1") {
+		url = "nats://kontiki-nats1:4222"
+	}
+	out, err := run(ctx, p.root, "docker", "exec", "kontiki-member1", "/kontiki", "--nats-url", url, "snapshot", "save", "/tmp/smoke.snap")
+	if err != nil {
+		t.Fatalf("kontiki snapshot save /tmp/smoke.snap inside kontiki-member1: %v\n%s", err, out)
+	}
 }
 
 // checkStatusCLI runs the built `kontiki status` against the third port and
