@@ -11,12 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 )
 
 // conn is a NATS connection and the channel closed when it is closed.
@@ -32,6 +34,9 @@ func connectNATS(ctx context.Context, c *Config, url string, id uint64, logger *
 	logger = logger.With("component", "nats")
 	opts, closed := connOptions(name, logger)
 	if c.NATSCreds != "" {
+		if err := checkCreds(c.NATSCreds); err != nil {
+			return nil, err
+		}
 		opts = append(opts, nats.UserCredentials(c.NATSCreds))
 	}
 	if c.NATSUser != "" {
@@ -44,6 +49,22 @@ func connectNATS(ctx context.Context, c *Config, url string, id uint64, logger *
 		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
 	}
 	return connectWith(ctx, url, url, opts, closed, logger)
+}
+
+// checkCreds refuses a credentials file without a user seed before the first
+// connect: nats.go reads the file at each attempt, and a member that retries
+// forever would wait forever on a file that can never work.
+func checkCreds(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--nats-creds: %w", err)
+	}
+	kp, err := nkeys.ParseDecoratedUserNKey(b)
+	if err != nil {
+		return fmt.Errorf("--nats-creds %s: not a NATS credentials file with a user seed: %w", path, err)
+	}
+	kp.Wipe()
+	return nil
 }
 
 // connectInProcess connects to the member's own embedded server ns through

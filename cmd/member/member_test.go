@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"github.com/kontiki-raft/kontiki/actors"
 )
@@ -195,5 +196,54 @@ func TestAMemberWhoseNATSPortIsTakenExitsOneAtOnce(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "address already in use") {
 		t.Errorf("the error does not say why:\n%s", logs.String())
+	}
+}
+
+// A credentials file that can never work stops the member at start (exit 1,
+// saying why) instead of leaving it retrying the connect forever.
+func TestAMemberWithABadCredsFileExitsOneAtOnce(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.creds")
+	if err := os.WriteFile(bad, []byte("garbage\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	start := time.Now()
+	// Bounded, so a member that waits on the connect fails the test, not
+	// the test binary's timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	code := runContext(ctx, &session{env: envOf(nil), stdout: &logs, stderr: &logs},
+		[]string{"--id", "1", "--peers", "1", "--data-dir", t.TempDir(), "--nats-url", "nats://127.0.0.1:1", "--nats-creds", bad, "--http-addr", "127.0.0.1:0"})
+	if code != exitError {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %s to give up", took)
+	}
+	if !strings.Contains(logs.String(), "not a NATS credentials file") {
+		t.Errorf("the error does not say why:\n%s", logs.String())
+	}
+}
+
+func TestCheckCredsAcceptsAUserSeed(t *testing.T) {
+	user, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := user.Seed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(t.TempDir(), "good.creds")
+	body := "-----BEGIN NATS USER JWT-----\neyJhbGciOiJlZDI1NTE5In0.e30.sig\n------END NATS USER JWT------\n\n" +
+		"-----BEGIN USER NKEY SEED-----\n" + string(seed) + "\n------END USER NKEY SEED------\n"
+	if err := os.WriteFile(good, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkCreds(good); err != nil {
+		t.Fatalf("checkCreds(a user seed) = %v", err)
+	}
+	if err := checkCreds(good + ".missing"); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("checkCreds(missing) = %v", err)
 	}
 }
