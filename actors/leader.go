@@ -59,6 +59,8 @@ func (n *node) proposePending(ctx actor.Context) {
 		err = ErrStopped
 	case n.role != raft.Leader:
 		err = &NotLeaderError{Leader: n.raft.Lead()}
+	case n.diskFull != nil:
+		err = n.diskFull // wraps ErrNoSpace: not proposed, no effect
 	default:
 		err = n.raft.ProposeBatch(data)
 	}

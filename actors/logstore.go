@@ -3,6 +3,7 @@
 package actors
 
 import (
+	"errors"
 	"sync"
 
 	pb "github.com/kontiki-raft/kontiki/messages"
@@ -16,6 +17,13 @@ type DurableState struct {
 	// Entries follow the snapshot, contiguous.
 	Entries []*pb.Entry
 }
+
+// ErrNoSpace: a LogStore's Save or SaveSnapshot found no room on its disk,
+// rolled back what it had begun, and will succeed once space is freed. A
+// store reports it by wrapping this error; the node then holds its writes
+// and refuses proposals (retrying every second) instead of stopping. Any
+// other error stops the node.
+var ErrNoSpace = errors.New("actors: no space left for the log; writes are held until space is freed")
 
 // LogStore persists hard state, entries and snapshots. Save with sync must
 // not return before the data is durable: the node acknowledges on its word.

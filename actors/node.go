@@ -58,6 +58,12 @@ type node struct {
 	writer    *actor.PID
 	// writesInFlight: logWrites sent to the writer and not yet reported.
 	writesInFlight int
+	// diskFull: the writer holds its writes for lack of space (the error
+	// says why); proposals are refused until the next logWritten.
+	diskFull error
+	// snapshotNotBefore: the tick count before which no snapshot starts
+	// (after one failed for lack of space).
+	snapshotNotBefore int
 	// observedCommit: the commit index last reported to the observer.
 	observedCommit uint64
 	applied        atomic.Uint64
@@ -172,6 +178,11 @@ func (n *node) Receive(ctx actor.Context) {
 		n.maybeSnapshot(ctx)
 	case *logWritten:
 		n.onWritten(ctx, msg)
+	case *diskFull:
+		if n.diskFull == nil {
+			n.logger.Error("disk full: writes held and proposals refused until space is freed (retrying every second)", "err", msg.err)
+		}
+		n.diskFull = msg.err
 	case *GetStatus:
 		ctx.Respond(n.status())
 	case drainReady:
@@ -266,15 +277,15 @@ func (n *node) start(ctx actor.Context) error {
 	n.persister = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &persister{store: n.cfg.LogStore, logger: n.logger}
 	}, n.opts.propsOptions...))
+	if n.opts.timers == nil {
+		n.opts.timers = newSchedulerTimers(ctx.ActorSystem())
+	}
 	n.writer = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &logWriter{store: n.cfg.LogStore, transport: n.cfg.Transport}
+		return &logWriter{store: n.cfg.LogStore, transport: n.cfg.Transport, timers: n.opts.timers}
 	}, n.opts.propsOptions...))
 	// The state machine starts from the snapshot (or empty); the committed
 	// log after it is replayed as the core hands it out again.
 	ctx.Send(n.applier, &restoreState{snap: st.Snapshot})
-	if n.opts.timers == nil {
-		n.opts.timers = newSchedulerTimers(ctx.ActorSystem())
-	}
 	n.ticker = ticker{timers: n.opts.timers, interval: n.cfg.TickInterval}
 	n.ticker.arm(ctx.Self())
 	n.logger.Info("node started", "term", hs.Term, "commit", hs.Commit, "applied", applied, "last_index", n.raft.LastIndex(), "durable", n.cfg.LogStore.Durable())
@@ -379,6 +390,10 @@ func (n *node) onWritten(ctx actor.Context, m *logWritten) {
 	if m.err != nil {
 		n.fatal(ctx, m.err)
 		return
+	}
+	if n.diskFull != nil {
+		n.diskFull = nil
+		n.logger.Info("disk space is back: held writes are durable, proposals are taken again")
 	}
 	for _, w := range m.writes {
 		n.writesInFlight--

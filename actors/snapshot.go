@@ -59,7 +59,7 @@ func (a *applier) capture(m *takeSnapshot) *snapshotCaptured {
 // runs as entries are handed to the applier and as a snapshot ends (entries
 // handed meanwhile may already have made the next one due).
 func (n *node) maybeSnapshot(ctx actor.Context) {
-	if n.snapshotting != nil || n.stopped {
+	if n.snapshotting != nil || n.stopped || n.ticks < n.snapshotNotBefore {
 		return
 	}
 	due := n.handedSinceSnapshot >= n.cfg.SnapshotEntries || n.handedBytesSinceSnapshot >= n.cfg.SnapshotBytes
@@ -130,6 +130,14 @@ func (n *node) onSnapshotSaved(ctx actor.Context, m *snapshotSaved) {
 	}
 	n.snapshotting = nil
 	switch {
+	case errors.Is(m.err, ErrNoSpace):
+		// Nothing was recorded: the log stays whole until a later
+		// snapshot, once there is room, lets it be compacted.
+		n.logger.Error("snapshot not saved: disk full; the log is kept until a later snapshot succeeds", "index", m.meta.Index, "err", m.err)
+		// An image per Ready would burn the CPU for nothing: wait an
+		// election timeout's worth of ticks before the next attempt.
+		n.snapshotNotBefore = n.ticks + n.cfg.ElectionTicks
+		return
 	case m.err != nil:
 		// An fsync or write error is fatal, like any other storage error.
 		n.fatal(ctx, fmt.Errorf("save snapshot %d: %w", m.meta.Index, m.err))

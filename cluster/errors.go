@@ -57,6 +57,8 @@ func classify(err error, leader uint64) *serviceError {
 			e = e.with(client.HeaderLeader, strconv.FormatUint(leader, 10))
 		}
 		return e
+	case errors.Is(err, actors.ErrNoSpace):
+		return newError(503, "disk full on the leader: writes are refused until space is freed")
 	case errors.Is(err, actors.ErrStopped), errors.Is(err, actor.ErrDeadLetter):
 		return newError(503, "member stopping")
 	case errors.Is(err, actors.ErrTimeout), errors.Is(err, actors.ErrLeadershipLost), errors.Is(err, actors.ErrProposalLost):

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 
 	"github.com/kontiki-raft/kontiki/actors"
 	pb "github.com/kontiki-raft/kontiki/messages"
@@ -93,13 +94,27 @@ func (s *WALStore) wal() *wal.WAL {
 }
 
 func (s *WALStore) Save(hs *pb.HardState, ents []*pb.Entry, sync bool) error {
-	return s.wal().Save(hs, ents, sync)
+	return s.noSpace(s.wal().Save(hs, ents, sync))
 }
 
 func (s *WALStore) SaveSnapshot(snap *pb.Snapshot) error {
 	err := s.wal().SaveSnapshot(snap)
 	if errors.Is(err, wal.ErrSnapOutOfDate) {
 		return fmt.Errorf("%w: %w", actors.ErrSnapshotOutOfDate, err)
+	}
+	return s.noSpace(err)
+}
+
+// noSpace marks a full disk as actors.ErrNoSpace (the node holds its writes
+// and retries) when the WAL rolled the write back and still takes writes.
+// A failed fsync stays fatal even when its cause was ENOSPC: the kernel may
+// have dropped pages the node already counted as durable.
+func (s *WALStore) noSpace(err error) error {
+	if err == nil || errors.Is(err, wal.ErrSyncFailed) || s.wal().Failed() != nil {
+		return err
+	}
+	if errors.Is(err, wal.ErrNoSpace) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", actors.ErrNoSpace, err)
 	}
 	return err
 }

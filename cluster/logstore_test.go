@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"fmt"
+	"github.com/kontiki-raft/kontiki/actors"
 	"github.com/kontiki-raft/kontiki/raft/wal"
+	"syscall"
 )
 
 func TestMemberRestartedFromItsDataDirKeepsAcknowledgedWrites(t *testing.T) {
@@ -76,4 +79,29 @@ func TestDataDirOfAnotherNodeOrClusterIsRefused(t *testing.T) {
 		t.Fatal("reopen did not keep the stamped cluster id")
 	}
 	_ = s.Close()
+}
+
+// A full disk that the WAL rolled back is actors.ErrNoSpace (the node holds
+// its writes); a failed fsync stays fatal even when the disk was full.
+func TestWALStoreMarksAFullDiskButNotAFailedFsync(t *testing.T) {
+	store, err := OpenLogStore(t.TempDir(), "kontiki", []uint64{1}, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	full := fmt.Errorf("wal: write seg at offset 9: %w: %w", wal.ErrNoSpace, syscall.ENOSPC)
+	if err := store.noSpace(full); !errors.Is(err, actors.ErrNoSpace) || !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("rolled-back write on a full disk: %v, want actors.ErrNoSpace keeping the cause", err)
+	}
+	quota := fmt.Errorf("snapshot: %w", syscall.EDQUOT)
+	if err := store.noSpace(quota); !errors.Is(err, actors.ErrNoSpace) {
+		t.Errorf("quota exceeded: %v, want actors.ErrNoSpace", err)
+	}
+	fsync := fmt.Errorf("%w: seg: %w", wal.ErrSyncFailed, syscall.ENOSPC)
+	if err := store.noSpace(fsync); errors.Is(err, actors.ErrNoSpace) {
+		t.Errorf("failed fsync: %v, must stay fatal", err)
+	}
+	if err := store.noSpace(nil); err != nil {
+		t.Errorf("noSpace(nil) = %v", err)
+	}
 }

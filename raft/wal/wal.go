@@ -424,6 +424,15 @@ func (w *WAL) fail(err error) error {
 	return w.err
 }
 
+// Failed returns the error that made the WAL refuse every later write (a
+// failed fsync, an I/O error, a rollback that failed), or nil. A full disk
+// alone does not fail it: those writes are rolled back and may be retried.
+func (w *WAL) Failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
 func (w *WAL) writable() error {
 	if w.closed {
 		return ErrClosed

@@ -1,0 +1,172 @@
+package actors_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/kontiki-raft/kontiki/actors"
+	pb "github.com/kontiki-raft/kontiki/messages"
+)
+
+// fullDisk is a MemoryLogStore whose disk can run full: then Save and
+// SaveSnapshot write nothing and say ErrNoSpace, as the WAL does.
+type fullDisk struct {
+	*actors.MemoryLogStore
+	mu       sync.Mutex
+	full     bool
+	refusals int
+}
+
+func (d *fullDisk) setFull(full bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.full = full
+}
+
+func (d *fullDisk) refuse() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.full {
+		return nil
+	}
+	d.refusals++
+	return fmt.Errorf("%w: test disk is full", actors.ErrNoSpace)
+}
+
+func (d *fullDisk) Save(hs *pb.HardState, ents []*pb.Entry, sync bool) error {
+	if err := d.refuse(); err != nil && (hs != nil || len(ents) > 0 || sync) {
+		return err
+	}
+	return d.MemoryLogStore.Save(hs, ents, sync)
+}
+
+func (d *fullDisk) SaveSnapshot(snap *pb.Snapshot) error {
+	if err := d.refuse(); err != nil {
+		return err
+	}
+	return d.MemoryLogStore.SaveSnapshot(snap)
+}
+
+// DESIGN.md §4: a full disk refuses writes with a clear error and corrupts
+// nothing. The node holds the write it could not persist (never answering
+// it before it is durable), refuses new proposals with ErrNoSpace, and
+// carries on once space is freed.
+func TestAFullDiskHoldsWritesRefusesProposalsAndRecovers(t *testing.T) {
+	system := actor.NewActorSystemWithConfig(actors.SystemConfig(nil))
+	disk := &fullDisk{MemoryLogStore: actors.NewMemoryLogStore()}
+	sm := &counter{}
+	transport := actors.NewPIDTransport()
+	props, err := actors.NewNodeProps(actors.Config{
+		ID: 1, Peers: []uint64{1}, StateMachine: sm, LogStore: disk, Transport: transport, TickInterval: 10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := system.Root.Spawn(props)
+	transport.SetPeer(1, pid)
+	node := actors.NewNode(system.Root, pid)
+	t.Cleanup(func() { _ = system.Root.PoisonFuture(node.PID()).Wait() })
+	waitLeader(t, map[uint64]*actors.Node{1: node})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	value := func(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+	if _, err := node.Propose(ctx, value(1)); err != nil {
+		t.Fatal(err)
+	}
+
+	disk.setFull(true)
+	held := make(chan error, 1)
+	go func() {
+		res, err := node.Propose(ctx, value(2))
+		if err == nil && binary.BigEndian.Uint64(res.Result) != 3 {
+			err = fmt.Errorf("result %d, want 3", binary.BigEndian.Uint64(res.Result))
+		}
+		held <- err
+	}()
+	// Proposals of 0 change nothing, whether refused or held.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// One accepted before the node heard of the full disk is held:
+		// give up on it and ask again.
+		pctx, pcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		_, err := node.Propose(pctx, value(0))
+		pcancel()
+		if errors.Is(err, actors.ErrNoSpace) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no proposal refused with ErrNoSpace while the disk is full (last: %v)", err)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronization
+	}
+	// The write of 2 is held, or refused if a write before it (the commit
+	// of 1) had already met the full disk; never answered with success.
+	refused := false
+	select {
+	case err := <-held:
+		if !errors.Is(err, actors.ErrNoSpace) {
+			t.Fatalf("a write was answered while it could not be durable: %v", err)
+		}
+		refused = true
+	default:
+	}
+	if sm.value() != 1 {
+		t.Fatalf("applied %d while the disk is full, want 1", sm.value())
+	}
+
+	disk.setFull(false)
+	if !refused {
+		// Held, or refused with an answer still on its way.
+		switch err := <-held; {
+		case errors.Is(err, actors.ErrNoSpace):
+			refused = true
+		case err != nil:
+			t.Fatalf("held write after space came back: %v", err)
+		}
+	}
+	want := uint64(7)
+	if refused {
+		want = 5
+	}
+	// Refusals go on until the writer's next retry (within a second)
+	// finds room again.
+	var res *actors.ProposeResult
+	for {
+		res, err = node.Propose(ctx, value(4))
+		if !errors.Is(err, actors.ErrNoSpace) || time.Now().After(deadline.Add(5*time.Second)) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronization
+	}
+	if err != nil || binary.BigEndian.Uint64(res.Result) != want {
+		t.Fatalf("propose after space came back: %v %v, want the sum %d", res, err, want)
+	}
+	st, err := disk.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The retried writes landed once each, in order, with no gap.
+	var values []uint64
+	for i, e := range st.Entries {
+		if i > 0 && e.Index != st.Entries[i-1].Index+1 {
+			t.Fatalf("durable log jumps from %d to %d", st.Entries[i-1].Index, e.Index)
+		}
+		if len(e.Data) == 8 && binary.BigEndian.Uint64(e.Data) != 0 {
+			values = append(values, binary.BigEndian.Uint64(e.Data))
+		}
+	}
+	wantValues := []uint64{1, 2, 4}
+	if refused {
+		wantValues = []uint64{1, 4}
+	}
+	if !slices.Equal(values, wantValues) {
+		t.Fatalf("durable proposals %v, want %v", values, wantValues)
+	}
+}
