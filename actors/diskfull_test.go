@@ -170,3 +170,80 @@ func TestAFullDiskHoldsWritesRefusesProposalsAndRecovers(t *testing.T) {
 		t.Fatalf("durable proposals %v, want %v", values, wantValues)
 	}
 }
+
+// A leader whose disk fills would refuse every write while it leads: it
+// hands leadership to a follower, and the group takes writes again.
+func TestALeaderWithAFullDiskHandsOver(t *testing.T) {
+	system := actor.NewActorSystemWithConfig(actors.SystemConfig(nil))
+	transport := actors.NewPIDTransport()
+	nodes := map[uint64]*actors.Node{}
+	disks := map[uint64]*fullDisk{}
+	sms := map[uint64]*counter{}
+	for _, id := range []uint64{1, 2, 3} {
+		disks[id] = &fullDisk{MemoryLogStore: actors.NewMemoryLogStore()}
+		sms[id] = &counter{}
+		props, err := actors.NewNodeProps(actors.Config{
+			ID: id, Peers: []uint64{1, 2, 3}, StateMachine: sms[id], LogStore: disks[id], Transport: transport,
+			TickInterval: 10 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid := system.Root.Spawn(props)
+		transport.SetPeer(id, pid)
+		nodes[id] = actors.NewNode(system.Root, pid)
+	}
+	t.Cleanup(func() {
+		for _, n := range nodes {
+			_ = system.Root.PoisonFuture(n.PID()).Wait()
+		}
+	})
+	old := waitLeader(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	value := func(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+	if _, err := nodes[old].Propose(ctx, value(1)); err != nil {
+		t.Fatal(err)
+	}
+
+	disks[old].setFull(true)
+	// A write to the full leader is held or refused; either way the group
+	// must move on to a leader that can write.
+	go func() {
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		defer pcancel()
+		_, _ = nodes[old].Propose(pctx, value(0))
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	var lead uint64
+	for {
+		for id, n := range nodes {
+			if id == old {
+				continue
+			}
+			if st, err := n.Status(ctx); err == nil && st.Lead == id {
+				lead = id
+			}
+		}
+		if lead != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("leadership stayed with the member whose disk is full")
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronization
+	}
+	res, err := nodes[lead].Propose(ctx, value(2))
+	if err != nil || binary.BigEndian.Uint64(res.Result) != 3 {
+		t.Fatalf("write to the new leader %d: %v %v, want the sum 3", lead, res, err)
+	}
+	// Once space is back the old leader catches up.
+	disks[old].setFull(false)
+	deadline = time.Now().Add(10 * time.Second)
+	for sms[old].value() != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("member %d applied %d after its disk had room again, want 3", old, sms[old].value())
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronization
+	}
+}

@@ -18,11 +18,13 @@ type DurableState struct {
 	Entries []*pb.Entry
 }
 
-// ErrNoSpace: a LogStore's Save or SaveSnapshot found no room on its disk,
-// rolled back what it had begun, and will succeed once space is freed. A
+// ErrNoSpace: a LogStore's Save or SaveSnapshot found no room on its disk
+// and will succeed, retried whole, once space is freed. What it had begun is
+// rolled back, except that a Save split into several records may keep its
+// earlier parts (written and fsynced), which the retry rewrites in place. A
 // store reports it by wrapping this error; the node then holds its writes
-// and refuses proposals (retrying every second) instead of stopping. Any
-// other error stops the node.
+// and refuses proposals (retrying every second), and a leader hands over,
+// instead of stopping. Any other error stops the node.
 var ErrNoSpace = errors.New("actors: no space left for the log; writes are held until space is freed")
 
 // LogStore persists hard state, entries and snapshots. Save with sync must

@@ -70,10 +70,16 @@ type logWriter struct {
 	full bool
 	// toldFull: the node heard diskFull; the next logWritten ends it.
 	toldFull bool
+	// cancelRetry cancels the pending retryWrites, if any.
+	cancelRetry func()
 }
 
 func (w *logWriter) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *actor.Stopping:
+		if w.cancelRetry != nil {
+			w.cancelRetry()
+		}
 	case *logWrite:
 		if w.failed {
 			return
@@ -99,7 +105,7 @@ func (w *logWriter) Receive(ctx actor.Context) {
 					w.toldFull = true
 				}
 				w.full = true
-				w.timers.SendOnce(diskFullRetry, ctx.Self(), retryWrites{})
+				w.cancelRetry = w.timers.SendOnce(diskFullRetry, ctx.Self(), retryWrites{})
 				return
 			}
 			w.failed = true

@@ -155,6 +155,9 @@ func (n *node) Receive(ctx actor.Context) {
 		n.ticks++
 		n.raft.Tick()
 		n.expireReads(ctx)
+		if n.ticks == n.snapshotNotBefore {
+			n.maybeSnapshot(ctx) // the retry after a snapshot found no room
+		}
 		n.ticker.arm(ctx.Self())
 	case *pb.Message:
 		if !fromNetwork(msg) {
@@ -183,6 +186,16 @@ func (n *node) Receive(ctx actor.Context) {
 			n.logger.Error("disk full: writes held and proposals refused until space is freed (retrying every second)", "err", msg.err)
 		}
 		n.diskFull = msg.err
+		if n.role == raft.Leader {
+			// It would refuse every write while it leads: hand over to a
+			// follower that can still write (its appends and the
+			// TimeoutNow leave before the held writes).
+			if to := n.mostCaughtUpPeer(); to != raft.None {
+				if err := n.raft.TransferLeader(to); err == nil {
+					n.logger.Warn("disk full: handing leadership over", "to", to)
+				}
+			}
+		}
 	case *GetStatus:
 		ctx.Respond(n.status())
 	case drainReady:

@@ -27,7 +27,12 @@ import (
 // the previous incarnation may still report to the same PID. Jobs are told
 // apart by address, so the type must not be zero-size (pointers to distinct
 // zero-size values may be equal).
-type snapshotJob struct{ _ byte }
+// snapshotJob identifies one snapshot in flight; handed and handedBytes are
+// the counts it reset, given back if it fails for lack of space.
+type snapshotJob struct {
+	handed      uint64
+	handedBytes uint64
+}
 
 type takeSnapshot struct{ job *snapshotJob }
 
@@ -89,6 +94,7 @@ func (n *node) takeSnapshot(ctx actor.Context) {
 	}
 	// The capture covers every entry handed so far: the applier takes
 	// its messages in order.
+	n.snapshotting.handed, n.snapshotting.handedBytes = n.handedSinceSnapshot, n.handedBytesSinceSnapshot
 	n.handedSinceSnapshot, n.handedBytesSinceSnapshot = 0, 0
 	ctx.Send(n.applier, &takeSnapshot{job: n.snapshotting})
 }
@@ -134,8 +140,11 @@ func (n *node) onSnapshotSaved(ctx actor.Context, m *snapshotSaved) {
 		// Nothing was recorded: the log stays whole until a later
 		// snapshot, once there is room, lets it be compacted.
 		n.logger.Error("snapshot not saved: disk full; the log is kept until a later snapshot succeeds", "index", m.meta.Index, "err", m.err)
-		// An image per Ready would burn the CPU for nothing: wait an
-		// election timeout's worth of ticks before the next attempt.
+		// The snapshot is still due: its counts come back, and the tick
+		// tries again an election timeout later (an image per Ready
+		// would burn the CPU for nothing meanwhile).
+		n.handedSinceSnapshot += m.job.handed
+		n.handedBytesSinceSnapshot += m.job.handedBytes
 		n.snapshotNotBefore = n.ticks + n.cfg.ElectionTicks
 		return
 	case m.err != nil:

@@ -40,11 +40,13 @@ type Ready struct {
 
 // SendsBeforePersist reports whether m may leave before the Ready's persist
 // completes: only a leader's appends, heartbeats and snapshots, whose term
-// and entries are its own (§10.2.1 of the Raft thesis). Acks, votes and vote
-// requests wait for the fsync.
+// and entries are its own (§10.2.1 of the Raft thesis), and its TimeoutNow,
+// which vouches for nothing of its own log (the transferee campaigns on its
+// own), so that a leader whose writes are held can still hand over. Acks,
+// votes and vote requests wait for the fsync.
 func SendsBeforePersist(m *pb.Message) bool {
 	switch m.Type {
-	case pb.MessageType_MSG_APP, pb.MessageType_MSG_HEARTBEAT, pb.MessageType_MSG_SNAP:
+	case pb.MessageType_MSG_APP, pb.MessageType_MSG_HEARTBEAT, pb.MessageType_MSG_SNAP, pb.MessageType_MSG_TIMEOUT_NOW:
 		return true
 	}
 	return false

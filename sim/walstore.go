@@ -107,13 +107,21 @@ func (b *walBackend) Load() (*actors.DurableState, error) {
 }
 
 func (b *walBackend) Save(hs *pb.HardState, ents []*pb.Entry, sync bool) error {
-	return b.w.Save(hs, ents, sync)
+	return b.noSpace(b.w.Save(hs, ents, sync))
 }
 
 func (b *walBackend) SaveSnapshot(snap *pb.Snapshot) error {
 	err := b.w.SaveSnapshot(snap)
 	if errors.Is(err, wal.ErrSnapOutOfDate) {
 		return fmt.Errorf("%w: %w", actors.ErrSnapshotOutOfDate, err)
+	}
+	return b.noSpace(err)
+}
+
+// noSpace maps a rolled-back full-disk write as cluster.WALStore does.
+func (b *walBackend) noSpace(err error) error {
+	if errors.Is(err, wal.ErrNoSpace) && !errors.Is(err, wal.ErrSyncFailed) && b.w.Failed() == nil {
+		return fmt.Errorf("%w: %w", actors.ErrNoSpace, err)
 	}
 	return err
 }
