@@ -175,29 +175,13 @@ func TestAFullDiskHoldsWritesRefusesProposalsAndRecovers(t *testing.T) {
 // hands leadership to a follower, and the group takes writes again.
 func TestALeaderWithAFullDiskHandsOver(t *testing.T) {
 	system := actor.NewActorSystemWithConfig(actors.SystemConfig(nil))
-	transport := actors.NewPIDTransport()
-	nodes := map[uint64]*actors.Node{}
 	disks := map[uint64]*fullDisk{}
-	sms := map[uint64]*counter{}
+	stores := map[uint64]actors.LogStore{}
 	for _, id := range []uint64{1, 2, 3} {
 		disks[id] = &fullDisk{MemoryLogStore: actors.NewMemoryLogStore()}
-		sms[id] = &counter{}
-		props, err := actors.NewNodeProps(actors.Config{
-			ID: id, Peers: []uint64{1, 2, 3}, StateMachine: sms[id], LogStore: disks[id], Transport: transport,
-			TickInterval: 10 * time.Millisecond,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		pid := system.Root.Spawn(props)
-		transport.SetPeer(id, pid)
-		nodes[id] = actors.NewNode(system.Root, pid)
+		stores[id] = disks[id]
 	}
-	t.Cleanup(func() {
-		for _, n := range nodes {
-			_ = system.Root.PoisonFuture(n.PID()).Wait()
-		}
-	})
+	nodes, sms := spawnGroupWith(t, system, stores)
 	old := waitLeader(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -52,6 +52,11 @@ func (c *counter) value() uint64 {
 
 // spawnGroup spawns a 3-node group inside a plain protoactor system.
 func spawnGroup(t *testing.T, system *actor.ActorSystem) (map[uint64]*actors.Node, map[uint64]*counter) {
+	return spawnGroupWith(t, system, nil)
+}
+
+// spawnGroupWith is spawnGroup with the given log stores (nil: in memory).
+func spawnGroupWith(t *testing.T, system *actor.ActorSystem, stores map[uint64]actors.LogStore) (map[uint64]*actors.Node, map[uint64]*counter) {
 	t.Helper()
 	transport := actors.NewPIDTransport()
 	nodes := map[uint64]*actors.Node{}
@@ -60,7 +65,7 @@ func spawnGroup(t *testing.T, system *actor.ActorSystem) (map[uint64]*actors.Nod
 		sms[id] = &counter{}
 		props, err := actors.NewNodeProps(actors.Config{
 			ID: id, Peers: []uint64{1, 2, 3}, StateMachine: sms[id], Transport: transport,
-			TickInterval: 10 * time.Millisecond,
+			LogStore: stores[id], TickInterval: 10 * time.Millisecond,
 		})
 		if err != nil {
 			t.Fatal(err)
