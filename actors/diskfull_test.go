@@ -91,21 +91,14 @@ func TestAFullDiskHoldsWritesRefusesProposalsAndRecovers(t *testing.T) {
 		held <- err
 	}()
 	// Proposals of 0 change nothing, whether refused or held.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually(t, "a proposal refused with ErrNoSpace while the disk is full", func() bool {
 		// One accepted before the node heard of the full disk is held:
 		// give up on it and ask again.
 		pctx, pcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer pcancel()
 		_, err := node.Propose(pctx, value(0))
-		pcancel()
-		if errors.Is(err, actors.ErrNoSpace) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no proposal refused with ErrNoSpace while the disk is full (last: %v)", err)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronization
-	}
+		return errors.Is(err, actors.ErrNoSpace)
+	})
 	// The write of 2 is held, or refused if a write before it (the commit
 	// of 1) had already met the full disk; never answered with success.
 	refused := false
@@ -138,13 +131,10 @@ func TestAFullDiskHoldsWritesRefusesProposalsAndRecovers(t *testing.T) {
 	// Refusals go on until the writer's next retry (within a second)
 	// finds room again.
 	var res *actors.ProposeResult
-	for {
+	eventually(t, "a proposal taken after space came back", func() bool {
 		res, err = node.Propose(ctx, value(4))
-		if !errors.Is(err, actors.ErrNoSpace) || time.Now().After(deadline.Add(5*time.Second)) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronization
-	}
+		return !errors.Is(err, actors.ErrNoSpace)
+	})
 	if err != nil || binary.BigEndian.Uint64(res.Result) != want {
 		t.Fatalf("propose after space came back: %v %v, want the sum %d", res, err, want)
 	}
@@ -198,35 +188,33 @@ func TestALeaderWithAFullDiskHandsOver(t *testing.T) {
 		defer pcancel()
 		_, _ = nodes[old].Propose(pctx, value(0))
 	}()
-	deadline := time.Now().Add(10 * time.Second)
 	var lead uint64
-	for {
+	eventually(t, "leadership moving off the member whose disk is full", func() bool {
 		for id, n := range nodes {
-			if id == old {
-				continue
-			}
-			if st, err := n.Status(ctx); err == nil && st.Lead == id {
+			if st, err := n.Status(ctx); err == nil && id != old && st.Lead == id {
 				lead = id
 			}
 		}
-		if lead != 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("leadership stayed with the member whose disk is full")
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronization
-	}
+		return lead != 0
+	})
 	res, err := nodes[lead].Propose(ctx, value(2))
 	if err != nil || binary.BigEndian.Uint64(res.Result) != 3 {
 		t.Fatalf("write to the new leader %d: %v %v, want the sum 3", lead, res, err)
 	}
 	// Once space is back the old leader catches up.
 	disks[old].setFull(false)
-	deadline = time.Now().Add(10 * time.Second)
-	for sms[old].value() != 3 {
+	eventually(t, "the old leader applying the sum 3 once its disk had room again", func() bool {
+		return sms[old].value() == 3
+	})
+}
+
+// eventually polls cond until it holds, failing the test after 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("member %d applied %d after its disk had room again, want 3", old, sms[old].value())
+			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond) // polling interval, not synchronization
 	}
