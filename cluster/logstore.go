@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 
 	"github.com/kontiki-raft/kontiki/actors"
 	pb "github.com/kontiki-raft/kontiki/messages"
@@ -110,10 +109,7 @@ func (s *WALStore) SaveSnapshot(snap *pb.Snapshot) error {
 // A failed fsync stays fatal even when its cause was ENOSPC: the kernel may
 // have dropped pages the node already counted as durable.
 func (s *WALStore) noSpace(err error) error {
-	if err == nil || errors.Is(err, wal.ErrSyncFailed) || s.wal().Failed() != nil {
-		return err
-	}
-	if errors.Is(err, wal.ErrNoSpace) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+	if s.wal().RolledBackNoSpace(err) {
 		return fmt.Errorf("%w: %w", actors.ErrNoSpace, err)
 	}
 	return err

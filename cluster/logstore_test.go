@@ -93,7 +93,7 @@ func TestWALStoreMarksAFullDiskButNotAFailedFsync(t *testing.T) {
 	if err := store.noSpace(full); !errors.Is(err, actors.ErrNoSpace) || !errors.Is(err, syscall.ENOSPC) {
 		t.Errorf("rolled-back write on a full disk: %v, want actors.ErrNoSpace keeping the cause", err)
 	}
-	quota := fmt.Errorf("snapshot: %w", syscall.EDQUOT)
+	quota := fmt.Errorf("wal: create snapshot x.part: %w: %w", wal.ErrNoSpace, syscall.EDQUOT)
 	if err := store.noSpace(quota); !errors.Is(err, actors.ErrNoSpace) {
 		t.Errorf("quota exceeded: %v, want actors.ErrNoSpace", err)
 	}

@@ -120,7 +120,7 @@ func (b *walBackend) SaveSnapshot(snap *pb.Snapshot) error {
 
 // noSpace maps a rolled-back full-disk write as cluster.WALStore does.
 func (b *walBackend) noSpace(err error) error {
-	if errors.Is(err, wal.ErrNoSpace) && !errors.Is(err, wal.ErrSyncFailed) && b.w.Failed() == nil {
+	if b.w.RolledBackNoSpace(err) {
 		return fmt.Errorf("%w: %w", actors.ErrNoSpace, err)
 	}
 	return err

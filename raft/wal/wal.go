@@ -433,6 +433,14 @@ func (w *WAL) Failed() error {
 	return w.err
 }
 
+// RolledBackNoSpace reports whether err, returned by one of w's writes, is a
+// full disk (ENOSPC, EDQUOT) that w rolled back: w still takes writes and the
+// same write may succeed once space is freed. A failed fsync never is, even
+// when its cause was ENOSPC.
+func (w *WAL) RolledBackNoSpace(err error) bool {
+	return errors.Is(err, ErrNoSpace) && !errors.Is(err, ErrSyncFailed) && w.Failed() == nil
+}
+
 func (w *WAL) writable() error {
 	if w.closed {
 		return ErrClosed

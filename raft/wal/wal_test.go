@@ -393,6 +393,20 @@ func testZeroedSector(t *testing.T, opts Options) {
 	})
 }
 
+// ENOSPC at fsync (NFS, thin volumes) is a failed fsync, not a full disk
+// that was rolled back: pages may be gone, so it stays fatal.
+func TestFsyncENOSPCIsNotARolledBackFullDisk(t *testing.T) {
+	ffs := newFaultFS()
+	w, _ := openT(t, t.TempDir(), Options{FS: ffs})
+	mustSave(t, w, hs(1, 1, 0), mkEnts(1, 3, 1, 10))
+	ffs.setSyncErr(syscall.ENOSPC)
+	err := w.Save(nil, mkEnts(4, 1, 1, 10), true)
+	if !errors.Is(err, ErrSyncFailed) || w.RolledBackNoSpace(err) || w.Failed() == nil {
+		t.Fatalf("Save with fsync failing ENOSPC: got %v (rolled back: %v, failed: %v), want a sticky ErrSyncFailed", err, w.RolledBackNoSpace(err), w.Failed())
+	}
+	w.Close()
+}
+
 func TestFsyncErrorIsSticky(t *testing.T) {
 	dir := t.TempDir()
 	ffs := newFaultFS()
@@ -447,6 +461,9 @@ func testFullDisk(t *testing.T, opts Options) {
 	err := w.Save(hs(1, 1, 10), mkEnts(11, 5, 1, 100), true)
 	if !errors.Is(err, ErrNoSpace) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Save on a full disk: got %v, want ErrNoSpace", err)
+	}
+	if !w.RolledBackNoSpace(err) {
+		t.Fatalf("RolledBackNoSpace(%v) = false on a rolled-back full-disk write", err)
 	}
 	// Rolled back: the file is cut to the logical end (a preallocated
 	// segment is appended to from then on).
