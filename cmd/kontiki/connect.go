@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kontiki-raft/kontiki/client"
+	"github.com/kontiki-raft/kontiki/internal/natsauth"
 	"github.com/nats-io/nats.go"
 )
 
@@ -20,22 +21,13 @@ func (c *commonFlags) attemptTimeout() time.Duration {
 
 // connect opens the NATS connection the flags describe.
 func (c *commonFlags) connect() (*nats.Conn, error) {
-	opts := []nats.Option{
+	opts := append([]nats.Option{
 		nats.Name("kontiki-cli"),
 		nats.Timeout(c.attemptTimeout()),
-	}
-	if c.creds != "" {
-		opts = append(opts, nats.UserCredentials(c.creds))
-	}
-	if c.user != "" {
-		opts = append(opts, nats.UserInfo(c.user, c.password))
-	}
-	if c.tlsCA != "" {
-		opts = append(opts, nats.RootCAs(c.tlsCA))
-	}
-	if c.tlsCert != "" {
-		opts = append(opts, nats.ClientCert(c.tlsCert, c.tlsKey))
-	}
+	}, natsauth.Flags{
+		Creds: c.creds, User: c.user, Password: c.password,
+		TLSCA: c.tlsCA, TLSCert: c.tlsCert, TLSKey: c.tlsKey,
+	}.Options()...)
 	nc, err := nats.Connect(c.natsURL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", c.natsURL, err)

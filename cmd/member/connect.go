@@ -19,6 +19,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+
+	"github.com/kontiki-raft/kontiki/internal/natsauth"
 )
 
 // conn is a NATS connection and the channel closed when it is closed.
@@ -37,17 +39,11 @@ func connectNATS(ctx context.Context, c *Config, url string, id uint64, logger *
 		if err := checkCreds(c.NATSCreds); err != nil {
 			return nil, err
 		}
-		opts = append(opts, nats.UserCredentials(c.NATSCreds))
 	}
-	if c.NATSUser != "" {
-		opts = append(opts, nats.UserInfo(c.NATSUser, c.NATSPassword))
-	}
-	if c.TLSCA != "" {
-		opts = append(opts, nats.RootCAs(c.TLSCA))
-	}
-	if c.TLSCert != "" {
-		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
-	}
+	opts = append(opts, natsauth.Flags{
+		Creds: c.NATSCreds, User: c.NATSUser, Password: c.NATSPassword,
+		TLSCA: c.TLSCA, TLSCert: c.TLSCert, TLSKey: c.TLSKey,
+	}.Options()...)
 	return connectWith(ctx, url, url, opts, closed, logger)
 }
 
@@ -75,9 +71,7 @@ func connectInProcess(ctx context.Context, c *Config, ns *server.Server, id uint
 	logger = logger.With("component", "nats", "connection", "peers")
 	opts, closed := connOptions(name, logger)
 	opts = append(opts, nats.InProcessServer(ns))
-	if c.NATSUser != "" {
-		opts = append(opts, nats.UserInfo(c.NATSUser, c.NATSPassword))
-	}
+	opts = append(opts, natsauth.Flags{User: c.NATSUser, Password: c.NATSPassword}.Options()...)
 	return connectWith(ctx, "", "the embedded server (in-process)", opts, closed, logger)
 }
 
