@@ -26,9 +26,8 @@ import (
 // any job but its current one: after a supervised restart, the children of
 // the previous incarnation may still report to the same PID. Jobs are told
 // apart by address, so the type must not be zero-size (pointers to distinct
-// zero-size values may be equal).
-// snapshotJob identifies one snapshot in flight; handed and handedBytes are
-// the counts it reset, given back if it fails for lack of space.
+// zero-size values may be equal). handed and handedBytes are the counts the
+// job reset, given back if it fails for lack of space.
 type snapshotJob struct {
 	handed      uint64
 	handedBytes uint64

@@ -184,18 +184,27 @@ func TestAMemberWhoseNATSPortIsTakenExitsOneAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	expectExitOneAtOnce(t, "address already in use",
+		"--id", "1", "--peers", "1", "--data-dir", t.TempDir(), "--nats-listen", ln.Addr().String(), "--http-addr", "127.0.0.1:0")
+}
+
+// expectExitOneAtOnce runs a member with args and expects it to give up at
+// start: exit 1 within 5 s, its log saying why. The run is bounded, so a
+// member that waits instead fails the test, not the test binary's timeout.
+func expectExitOneAtOnce(t *testing.T, why string, args ...string) {
+	t.Helper()
 	var logs syncBuffer
 	start := time.Now()
-	code := runContext(context.Background(), &session{env: envOf(nil), stdout: &logs, stderr: &logs},
-		[]string{"--id", "1", "--peers", "1", "--data-dir", t.TempDir(), "--nats-listen", ln.Addr().String(), "--http-addr", "127.0.0.1:0"})
-	if code != exitError {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if code := runContext(ctx, &session{env: envOf(nil), stdout: &logs, stderr: &logs}, args); code != exitError {
 		t.Errorf("exit %d, want 1", code)
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("took %s to give up", took)
 	}
-	if !strings.Contains(logs.String(), "address already in use") {
-		t.Errorf("the error does not say why:\n%s", logs.String())
+	if !strings.Contains(logs.String(), why) {
+		t.Errorf("the error does not say why (%q):\n%s", why, logs.String())
 	}
 }
 
@@ -206,23 +215,8 @@ func TestAMemberWithABadCredsFileExitsOneAtOnce(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("garbage\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
-	start := time.Now()
-	// Bounded, so a member that waits on the connect fails the test, not
-	// the test binary's timeout.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	code := runContext(ctx, &session{env: envOf(nil), stdout: &logs, stderr: &logs},
-		[]string{"--id", "1", "--peers", "1", "--data-dir", t.TempDir(), "--nats-url", "nats://127.0.0.1:1", "--nats-creds", bad, "--http-addr", "127.0.0.1:0"})
-	if code != exitError {
-		t.Errorf("exit %d, want 1", code)
-	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("took %s to give up", took)
-	}
-	if !strings.Contains(logs.String(), "not a NATS credentials file") {
-		t.Errorf("the error does not say why:\n%s", logs.String())
-	}
+	expectExitOneAtOnce(t, "not a NATS credentials file",
+		"--id", "1", "--peers", "1", "--data-dir", t.TempDir(), "--nats-url", "nats://127.0.0.1:1", "--nats-creds", bad, "--http-addr", "127.0.0.1:0")
 }
 
 func TestCheckCredsAcceptsAUserSeed(t *testing.T) {
